@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto'
+import type { Writable } from 'node:stream'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config.ts'
+import type { Database } from './db/client.ts'
+import authPlugin from './plugins/auth.ts'
+import configPlugin from './plugins/config.ts'
+import dbPlugin from './plugins/db.ts'
+import errorsPlugin from './plugins/errors.ts'
+import inputPlugin from './plugins/input.ts'
+import reposPlugin from './plugins/repos.ts'
+import spaPlugin from './plugins/spa.ts'
+import conversationRoutes from './routes/conversations.ts'
+import healthRoutes from './routes/health.ts'
+import { ErrorBody } from './routes/schemas.ts'
+import { validatorCompiler } from './validation.ts'
+
+export interface AppOptions {
+  config: Config
+  /** An open, migrated database (tests); otherwise the app opens the configured one. */
+  database?: Database
+}
+
+/** Redacted wherever they appear in a log line: credentials, tokens and connection strings. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  'config.database.url',
+  'config.database.migrationUrl',
+  'config.llm.apiKey',
+  'config.adminToken'
+]
+
+export function serverOptions(config: Config, logStream?: Writable): FastifyServerOptions {
+  return {
+    logger: { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, stream: logStream },
+    bodyLimit: config.bodyLimit,
+    // A hop count is valid (fastify docs) though the type omits it.
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true
+  }
+}
+
+/** The whole app as a plugin, in registration order: config, database, repositories, auth, routes, SPA. */
+export async function app(fastify: FastifyInstance, options: AppOptions): Promise<void> {
+  fastify.setValidatorCompiler(validatorCompiler())
+  fastify.addSchema(ErrorBody)
+  fastify.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  await fastify.register(configPlugin, { config: options.config })
+  await fastify.register(errorsPlugin)
+  await fastify.register(inputPlugin)
+  await fastify.register(dbPlugin, { database: options.database })
+  await fastify.register(reposPlugin)
+  await fastify.register(authPlugin)
+
+  await fastify.register(healthRoutes)
+  await fastify.register(
+    async (api) => {
+      api.addHook('onRequest', api.authenticate)
+      await api.register(conversationRoutes)
+    },
+    { prefix: '/api' }
+  )
+  await fastify.register(spaPlugin)
+}
+
+/** The Fastify instance the server listens with; tests build exactly this one. */
+export async function buildApp(options: AppOptions & { logStream?: Writable }): Promise<FastifyInstance> {
+  const fastify = Fastify(serverOptions(options.config, options.logStream)).withTypeProvider<TypeBoxTypeProvider>()
+  await fastify.register(app, options)
+  return fastify
+}

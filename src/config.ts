@@ -1,0 +1,273 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { type Static, Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+export const HOSTED_LLM_BASE_URL = 'https://openrouter.ai/api/v1'
+export const DEFAULT_COUNCIL_MODELS = [
+  'openai/gpt-5.1',
+  'google/gemini-3-pro-preview',
+  'anthropic/claude-sonnet-4.5',
+  'x-ai/grok-4'
+]
+export const DEFAULT_CHAIRMAN_MODEL = 'google/gemini-3-pro-preview'
+export const DEFAULT_TITLE_MODEL = 'google/gemini-2.5-flash'
+export const LOCAL_USER_ID = 'local'
+
+const Int = (min: number, def: number) => Type.Integer({ minimum: min, default: def })
+const Bool = (def: boolean) => Type.Boolean({ default: def })
+
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development'
+  }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  DATABASE_URL: Type.Optional(Type.String()),
+  DIRECT_DATABASE_URL: Type.Optional(Type.String()),
+  PGLITE_DIR: Type.String({ minLength: 1, default: './data/pglite' }),
+  DB_POOL_MAX: Int(1, 15),
+  DB_PREPARE: Bool(true),
+  DB_CONNECT_TIMEOUT_MS: Int(1, 5000),
+  DB_STATEMENT_TIMEOUT_MS: Int(0, 30000),
+  SLOW_QUERY_MS: Int(0, 1000),
+  BODY_LIMIT: Int(1024, 1048576),
+  RATE_LIMIT_MAX: Int(0, 600),
+  CORS_ORIGINS: Type.Optional(Type.String()),
+  SHUTDOWN_GRACE_MS: Int(0, 30000),
+  AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('jwt'), Type.Literal('header')], { default: 'none' }),
+  AUTH_JWT_SECRET: Type.Optional(Type.String()),
+  AUTH_JWKS_URL: Type.Optional(Type.String()),
+  AUTH_JWT_ISSUER: Type.Optional(Type.String()),
+  AUTH_JWT_AUDIENCE: Type.Optional(Type.String()),
+  AUTH_HEADER: Type.String({ minLength: 1, default: 'x-forwarded-user' }),
+  ADMIN_TOKEN: Type.Optional(Type.String()),
+  OPENROUTER_API_KEY: Type.Optional(Type.String()),
+  LLM_BASE_URL: Type.String({ default: HOSTED_LLM_BASE_URL }),
+  LLM_PROVIDER: Type.Optional(Type.Union([Type.Literal('openai'), Type.Literal('demo')])),
+  COUNCIL_MODELS: Type.Optional(Type.String()),
+  CHAIRMAN_MODEL: Type.Optional(Type.String()),
+  TITLE_MODEL: Type.Optional(Type.String()),
+  LLM_TIMEOUT_MS: Int(1, 120000),
+  USAGE_LIMITS: Type.String({ default: 'free:10/100,pro:100/3000,enterprise:unlimited' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' }
+  )
+})
+type Env = Static<typeof EnvSchema>
+
+export interface TierLimits {
+  daily: number | null
+  monthly: number | null
+}
+
+export type DatabaseConfig =
+  | { kind: 'postgres'; url: string; migrationUrl: string; fallbackDir: string | null }
+  | { kind: 'pglite'; dir: string }
+
+export interface Config {
+  env: Env['NODE_ENV']
+  port: number
+  host: string
+  trustProxy: boolean | string | number
+  database: DatabaseConfig
+  db: {
+    poolMax: number
+    prepare: boolean
+    connectTimeoutMs: number
+    statementTimeoutMs: number
+    slowQueryMs: number
+  }
+  bodyLimit: number
+  rateLimitMax: number
+  corsOrigins: string[]
+  shutdownGraceMs: number
+  auth:
+    | { mode: 'none' }
+    | { mode: 'header'; header: string }
+    | { mode: 'jwt'; secret?: string; jwksUrl?: string; issuer?: string; audience?: string }
+  adminToken: string | null
+  llm: {
+    provider: 'openai' | 'demo'
+    baseUrl: string
+    apiKey: string | null
+    councilModels: string[]
+    chairmanModel: string
+    titleModel: string
+    timeoutMs: number
+  }
+  usageLimits: Map<string, TierLimits>
+  logLevel: string
+}
+
+/** A configuration the process must not start with; `message` is one line saying what to set. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Reads `.env` (when present) into process.env; values already set win. */
+export function loadDotEnv(path = resolve('.env')): void {
+  if (existsSync(path)) process.loadEnvFile(path)
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const env = parseEnv(source)
+  const production = env.NODE_ENV === 'production'
+
+  const database = databaseConfig(env, production)
+  const auth = authConfig(env, production)
+  const llm = llmConfig(env, production)
+
+  return {
+    env: env.NODE_ENV,
+    port: env.PORT,
+    host: env.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    database,
+    db: {
+      poolMax: env.DB_POOL_MAX,
+      prepare: env.DB_PREPARE,
+      connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      slowQueryMs: env.SLOW_QUERY_MS
+    },
+    bodyLimit: env.BODY_LIMIT,
+    rateLimitMax: env.RATE_LIMIT_MAX,
+    corsOrigins: splitList(env.CORS_ORIGINS),
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    auth,
+    adminToken: env.ADMIN_TOKEN || null,
+    llm,
+    usageLimits: parseUsageLimits(env.USAGE_LIMITS),
+    logLevel: env.LOG_LEVEL
+  }
+}
+
+function parseEnv(source: NodeJS.ProcessEnv): Env {
+  // Empty variables count as unset, as they do in most .env tooling.
+  const present = Object.fromEntries(
+    Object.keys(EnvSchema.properties)
+      .filter((key) => source[key] !== undefined && source[key] !== '')
+      .map((key) => [key, source[key]])
+  )
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, present))
+  const [error] = Value.Errors(EnvSchema, converted)
+  if (error) {
+    const name = error.path.replace(/^\//, '')
+    // Never echo the value: it may be a secret.
+    throw new ConfigError(`${name} is invalid: ${error.message}`)
+  }
+  return converted as Env
+}
+
+function databaseConfig(env: Env, production: boolean): DatabaseConfig {
+  const dir = env.PGLITE_DIR === 'memory://' ? 'memory://' : resolve(env.PGLITE_DIR)
+  if (!env.DATABASE_URL) {
+    if (production) {
+      throw new ConfigError('DATABASE_URL is required in production: set it to a postgres:// URL')
+    }
+    return { kind: 'pglite', dir }
+  }
+  checkPostgresUrl('DATABASE_URL', env.DATABASE_URL)
+  if (env.DIRECT_DATABASE_URL) checkPostgresUrl('DIRECT_DATABASE_URL', env.DIRECT_DATABASE_URL)
+  return {
+    kind: 'postgres',
+    url: env.DATABASE_URL,
+    migrationUrl: env.DIRECT_DATABASE_URL ?? env.DATABASE_URL,
+    fallbackDir: production ? null : dir
+  }
+}
+
+export function checkPostgresUrl(name: string, value: string): void {
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  if (!url || !['postgres:', 'postgresql:'].includes(url.protocol) || !url.hostname) {
+    throw new ConfigError(`${name} is malformed: expected postgres://user:password@host:5432/database`)
+  }
+}
+
+function authConfig(env: Env, production: boolean): Config['auth'] {
+  switch (env.AUTH_MODE) {
+    case 'none':
+      if (production) {
+        throw new ConfigError('AUTH_MODE=none is not allowed in production: set AUTH_MODE to jwt or header')
+      }
+      return { mode: 'none' }
+    case 'header':
+      return { mode: 'header', header: env.AUTH_HEADER.toLowerCase() }
+    case 'jwt':
+      if (!env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL) {
+        throw new ConfigError('AUTH_MODE=jwt needs AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL')
+      }
+      if (env.AUTH_JWKS_URL && !URL.canParse(env.AUTH_JWKS_URL)) {
+        throw new ConfigError('AUTH_JWKS_URL is malformed: expected an https:// URL')
+      }
+      return {
+        mode: 'jwt',
+        secret: env.AUTH_JWT_SECRET,
+        jwksUrl: env.AUTH_JWKS_URL,
+        issuer: env.AUTH_JWT_ISSUER,
+        audience: env.AUTH_JWT_AUDIENCE
+      }
+  }
+}
+
+function llmConfig(env: Env, production: boolean): Config['llm'] {
+  const baseUrl = env.LLM_BASE_URL.replace(/\/+$/, '')
+  if (!URL.canParse(baseUrl)) throw new ConfigError('LLM_BASE_URL is malformed: expected an http(s):// URL')
+  const apiKey = env.OPENROUTER_API_KEY || null
+  const hosted = baseUrl === HOSTED_LLM_BASE_URL
+  if (production && hosted && !apiKey) {
+    throw new ConfigError('OPENROUTER_API_KEY is required in production with the hosted LLM_BASE_URL')
+  }
+  if (production && env.LLM_PROVIDER === 'demo') {
+    throw new ConfigError('LLM_PROVIDER=demo is not allowed in production: unset it or set it to openai')
+  }
+  const provider = env.LLM_PROVIDER ?? (!apiKey && hosted && !production ? 'demo' : 'openai')
+  const councilModels = splitList(env.COUNCIL_MODELS)
+  return {
+    provider,
+    baseUrl,
+    apiKey,
+    councilModels: councilModels.length > 0 ? councilModels : DEFAULT_COUNCIL_MODELS,
+    chairmanModel: env.CHAIRMAN_MODEL?.trim() || DEFAULT_CHAIRMAN_MODEL,
+    titleModel: env.TITLE_MODEL?.trim() || DEFAULT_TITLE_MODEL,
+    timeoutMs: env.LLM_TIMEOUT_MS
+  }
+}
+
+/** `free:10/100,pro:100/3000,enterprise:unlimited`; each side of `/` may also be `unlimited`. */
+export function parseUsageLimits(value: string): Map<string, TierLimits> {
+  const limits = new Map<string, TierLimits>()
+  for (const entry of splitList(value)) {
+    const match = /^([a-z0-9_-]{1,64}):(?:(unlimited)|(\d+|unlimited)\/(\d+|unlimited))$/i.exec(entry)
+    if (!match) {
+      throw new ConfigError(
+        `USAGE_LIMITS entry "${entry}" is malformed: expected tier:daily/monthly or tier:unlimited`
+      )
+    }
+    const [, tier, all, daily, monthly] = match
+    const count = (part: string | undefined) => (all || part === 'unlimited' ? null : Number(part))
+    limits.set(tier!.toLowerCase(), { daily: count(daily), monthly: count(monthly) })
+  }
+  if (!limits.has('free')) throw new ConfigError('USAGE_LIMITS must define the free tier (new users start on it)')
+  return limits
+}
+
+function parseTrustProxy(value: string): boolean | string | number {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  if (/^\d+$/.test(value)) return Number(value)
+  return value
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+}

@@ -1,0 +1,84 @@
+import { PGlite } from '@electric-sql/pglite'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import type { Config } from '../config.ts'
+import { lockDirectory } from './pglite-lock.ts'
+import * as schema from './schema.ts'
+import type { Db } from './types.ts'
+
+export interface Database {
+  db: Db
+  backend: 'postgres' | 'pglite'
+  /** Where the data lives, safe to log: host and database name, or directory; never a password. */
+  description: string
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+export type PoolOptions = Config['db']
+
+export function describePostgresUrl(url: string): string {
+  const parsed = new URL(url)
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '(default database)'
+  return `PostgreSQL ${parsed.hostname}:${parsed.port || 5432}/${database}`
+}
+
+export function postgresClient(url: string, options: PoolOptions, max = options.poolMax) {
+  return postgres(url, {
+    max,
+    prepare: options.prepare,
+    connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
+    idle_timeout: 60,
+    onnotice: () => {},
+    connection: {
+      application_name: 'llm-council-server',
+      statement_timeout: options.statementTimeoutMs,
+      TimeZone: 'UTC'
+    }
+  })
+}
+
+export function openPostgres(url: string, options: PoolOptions): Database {
+  const client = postgresClient(url, options)
+  return {
+    db: drizzlePostgres(client, { schema }),
+    backend: 'postgres',
+    description: describePostgresUrl(url),
+    async ping() {
+      await client`select 1`
+    },
+    async close() {
+      await client.end({ timeout: 5 })
+    }
+  }
+}
+
+/** Opens the embedded database; a directory (not `memory://`) is locked to this process until close. */
+export async function openPglite(dir: string): Promise<Database> {
+  const memory = dir === 'memory://'
+  const release = memory ? () => {} : lockDirectory(dir)
+  let client: PGlite
+  try {
+    client = memory ? new PGlite() : new PGlite(dir)
+    await client.waitReady
+  } catch (error) {
+    release()
+    throw error
+  }
+  return {
+    db: drizzlePglite(client, { schema }),
+    backend: 'pglite',
+    description: memory ? 'PGlite in memory' : `PGlite in ${dir}`,
+    async ping() {
+      await client.query('select 1')
+    },
+    async close() {
+      try {
+        await client.close()
+      } finally {
+        release()
+      }
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config.ts'
+import { type Database, openPglite, openPostgres } from './client.ts'
+import { logMigrationReport, migrateDatabase } from './migrate.ts'
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'CONNECT_TIMEOUT'])
+
+export function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code
+  return code !== undefined && UNREACHABLE.has(code)
+}
+
+/** Only the code and message of a driver error: never its options, which hold the connection string. */
+export function safeError(error: unknown): { code?: string; message: string } {
+  const { code, message } = error as { code?: string; message?: string }
+  return { code, message: String(message ?? error) }
+}
+
+/** Opens the configured database and applies migrations, logging which backend and what they did. */
+export async function connectDatabase(config: Config, log: FastifyBaseLogger): Promise<Database> {
+  const target = config.database
+  if (target.kind === 'pglite') return openMigratedPglite(target.dir, log)
+
+  const database = openPostgres(target.url, config.db)
+  try {
+    const report = await migrateDatabase(database, { migrationUrl: target.migrationUrl, pool: config.db })
+    log.info(`storage: ${database.description}`)
+    logMigrationReport(log, database, report)
+    return database
+  } catch (error) {
+    await database.close().catch(() => {})
+    if (!target.fallbackDir || !isUnreachable(error)) throw error
+    log.error(
+      { err: safeError(error) },
+      `cannot reach ${database.description}; falling back to the embedded database in ${target.fallbackDir} (development only)`
+    )
+    return openMigratedPglite(target.fallbackDir, log)
+  }
+}
+
+async function openMigratedPglite(dir: string, log: FastifyBaseLogger): Promise<Database> {
+  const database = await openPglite(dir)
+  try {
+    log.info(`storage: ${database.description}`)
+    logMigrationReport(log, database, await migrateDatabase(database, {}))
+    return database
+  } catch (error) {
+    await database.close()
+    throw error
+  }
+}

@@ -1,0 +1,87 @@
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  boolean,
+  check,
+  date,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar
+} from 'drizzle-orm/pg-core'
+import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from './stages.ts'
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
+const utcToday = sql`(now() at time zone 'utc')::date`
+
+export const conversations = pgTable(
+  'conversations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: varchar('user_id', { length: 128 }).notNull(),
+    title: varchar('title', { length: 500 }).notNull().default('New Conversation'),
+    starred: boolean('starred').notNull().default(false),
+    messageCount: integer('message_count').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    // Listings (with and without the star filter) read ORDER BY updated_at DESC, id DESC straight
+    // from these; NULLS FIRST is what plain DESC means, so the planner needs no sort.
+    index('conversations_user_recent_idx').on(t.userId, t.updatedAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('conversations_user_starred_recent_idx').on(t.userId, t.starred, t.updatedAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    check('conversations_message_count_check', sql`${t.messageCount} >= 0`)
+  ]
+)
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+    role: varchar('role', { length: 16 }).$type<'user' | 'assistant'>().notNull(),
+    content: text('content'),
+    stage1: jsonb('stage1').$type<Stage1Result[]>(),
+    stage2: jsonb('stage2').$type<Stage2Result[]>(),
+    stage3: jsonb('stage3').$type<Stage3Result>(),
+    metadata: jsonb('metadata').$type<AssistantMetadata>(),
+    createdAt: createdAt()
+  },
+  (t) => [
+    uniqueIndex('messages_conversation_position_idx').on(t.conversationId, t.position),
+    check('messages_role_check', sql`${t.role} in ('user', 'assistant')`),
+    check('messages_position_check', sql`${t.position} >= 0`)
+  ]
+)
+
+export const usage = pgTable(
+  'usage',
+  {
+    userId: varchar('user_id', { length: 128 }).primaryKey(),
+    tier: varchar('tier', { length: 64 }).notNull().default('free'),
+    dailyUsed: integer('daily_used').notNull().default(0),
+    dailyLimit: integer('daily_limit'),
+    monthlyUsed: integer('monthly_used').notNull().default(0),
+    monthlyLimit: integer('monthly_limit'),
+    totalQueries: bigint('total_queries', { mode: 'number' }).notNull().default(0),
+    lastResetDaily: date('last_reset_daily', { mode: 'string' }).notNull().default(utcToday),
+    lastResetMonthly: date('last_reset_monthly', { mode: 'string' }).notNull().default(utcToday),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    check(
+      'usage_counters_check',
+      sql`${t.dailyUsed} >= 0 and ${t.monthlyUsed} >= 0 and ${t.totalQueries} >= 0`
+    )
+  ]
+)

@@ -1,0 +1,37 @@
+// The shapes llm-council stores for an assistant message; kept as JSONB.
+export interface Stage1Result {
+  model: string
+  response: string
+}
+
+export interface Stage2Result {
+  model: string
+  ranking: string
+  parsed_ranking: string[]
+}
+
+export interface Stage3Result {
+  model: string
+  response: string
+}
+
+export interface AggregateRanking {
+  model: string
+  average_rank: number
+  rankings_count: number
+}
+
+export interface ModelError {
+  model: string
+  stage: string
+  status: number | null
+  message: string
+}
+
+export interface AssistantMetadata {
+  label_to_model?: Record<string, string>
+  aggregate_rankings?: AggregateRanking[]
+  errors?: ModelError[]
+  chairman_fallback?: { failed_model: string; used_model: string }
+  [key: string]: unknown
+}

@@ -1,0 +1,71 @@
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { type JWTVerifyGetKey, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
+import { LOCAL_USER_ID } from '../config.ts'
+import { unauthorized } from '../errors.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller; set by `app.authenticate`. */
+    userId: string
+  }
+  interface FastifyInstance {
+    authenticate: onRequestHookHandler
+  }
+}
+
+const USER_ID = /^[^\u0000-\u001f\u007f]{1,128}$/
+
+type ResolveUser = (request: FastifyRequest) => Promise<string | undefined>
+
+function bearerToken(request: FastifyRequest): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
+  return match?.[1]
+}
+
+function jwtResolver(options: { secret?: string; jwksUrl?: string; issuer?: string; audience?: string }): ResolveUser {
+  const secret = options.secret ? new TextEncoder().encode(options.secret) : undefined
+  const jwks: JWTVerifyGetKey | undefined = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined
+  const claims = { issuer: options.issuer, audience: options.audience }
+  return async (request) => {
+    const token = bearerToken(request)
+    if (!token) throw unauthorized('missing bearer token')
+    try {
+      const { alg } = decodeProtectedHeader(token)
+      const { payload } =
+        alg === 'HS256' && secret
+          ? await jwtVerify(token, secret, { ...claims, algorithms: ['HS256'] })
+          : jwks
+            ? await jwtVerify(token, jwks, { ...claims, algorithms: ['RS256', 'ES256'] })
+            : await jwtVerify(token, secret!, { ...claims, algorithms: ['HS256'] })
+      return payload.sub
+    } catch (error) {
+      request.log.debug({ reason: (error as Error).message }, 'jwt rejected')
+      throw unauthorized('invalid or expired token')
+    }
+  }
+}
+
+export default fp(
+  async (app) => {
+    const auth = app.config.auth
+    const resolve: ResolveUser =
+      auth.mode === 'none'
+        ? async () => LOCAL_USER_ID
+        : auth.mode === 'header'
+          ? async (request) => {
+              const value = request.headers[auth.header]
+              if (typeof value !== 'string' || value === '') throw unauthorized(`missing ${auth.header} header`)
+              return value
+            }
+          : jwtResolver(auth)
+
+    app.decorateRequest('userId', '')
+    app.decorate('authenticate', async function authenticate(request: FastifyRequest) {
+      const userId = await resolve(request)
+      if (!userId || !USER_ID.test(userId)) throw unauthorized('credentials name no valid user id')
+      request.userId = userId
+    } as onRequestHookHandler)
+  },
+  { name: 'auth', dependencies: ['config'] }
+)

@@ -1,0 +1,32 @@
+import { basename, extname, join } from 'node:path'
+import fastifyStatic from '@fastify/static'
+import fp from 'fastify-plugin'
+import { notFound } from '../errors.ts'
+
+export const PUBLIC_DIR = join(import.meta.dirname, '../../public')
+
+/**
+ * Serves public/ and the app's client-side routes: a GET or HEAD for a path with no file extension
+ * outside /api gets index.html; a missing file with an extension, or anything under /api, is a JSON 404.
+ */
+export default fp(
+  async (app) => {
+    await app.register(fastifyStatic, {
+      root: PUBLIC_DIR,
+      cacheControl: false,
+      setHeaders(res, path) {
+        res.setHeader('cache-control', basename(path) === 'index.html' ? 'no-cache' : 'public, max-age=3600')
+      }
+    })
+
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0] ?? '/'
+      const isApi = path === '/api' || path.startsWith('/api/')
+      if (!isApi && (request.method === 'GET' || request.method === 'HEAD') && extname(path) === '') {
+        return reply.header('cache-control', 'no-cache').sendFile('index.html')
+      }
+      throw notFound(`Route ${request.method} ${path} not found`)
+    })
+  },
+  { name: 'spa', dependencies: ['errors'] }
+)

@@ -1,0 +1,20 @@
+/** The position of a row in "most recent first" order: its exact `updated_at` and its id. */
+export interface RecencyCursor {
+  updatedAt: string
+  id: string
+}
+
+const ISO_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export function encodeCursor(cursor: RecencyCursor): string {
+  return Buffer.from(`${cursor.updatedAt}|${cursor.id}`).toString('base64url')
+}
+
+/** The cursor in `value`, or null when it is not one this server wrote. */
+export function decodeCursor(value: string): RecencyCursor | null {
+  const [updatedAt, id, ...rest] = Buffer.from(value, 'base64url').toString('utf8').split('|')
+  if (rest.length > 0 || !updatedAt || !id || !ISO_MICROS.test(updatedAt) || !UUID.test(id)) return null
+  if (Number.isNaN(Date.parse(updatedAt))) return null
+  return { updatedAt, id }
+}

@@ -1,0 +1,126 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { badRequest, notFound } from '../errors.ts'
+import { decodeCursor } from '../repos/cursor.ts'
+import { Conversation, ConversationMeta, IdParams, errorResponses } from './schemas.ts'
+
+export const MAX_TITLE_LENGTH = 500
+
+const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+    before: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'the x-next-cursor of the previous page' })),
+    starred: Type.Optional(Type.Boolean())
+  },
+  { additionalProperties: false }
+)
+
+const CreateBody = Type.Object({}, { additionalProperties: false, description: 'no body, or {}' })
+const TitleBody = Type.Object({ title: Type.String({ maxLength: MAX_TITLE_LENGTH }) }, { additionalProperties: false })
+
+const conversationNotFound = () => notFound('conversation not found')
+
+const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { conversations } = app.repos
+
+  app.get(
+    '/conversations',
+    {
+      schema: {
+        summary: "The caller's conversations, most recently active first",
+        querystring: ListQuery,
+        response: { 200: Type.Array(ConversationMeta), ...errorResponses(400, 401) }
+      }
+    },
+    async (request, reply) => {
+      const { limit, before, starred } = request.query
+      const cursor = before === undefined ? undefined : decodeCursor(before)
+      if (cursor === null) throw badRequest('querystring/before is not a cursor this server gave out')
+      const page = await conversations.list(request.userId, { limit, before: cursor, starred })
+      if (page.nextCursor) reply.header('x-next-cursor', page.nextCursor)
+      return page.items
+    }
+  )
+
+  app.post(
+    '/conversations',
+    {
+      schema: {
+        summary: 'Start a new, empty conversation',
+        body: CreateBody,
+        response: { 200: Conversation, ...errorResponses(400, 401) }
+      }
+    },
+    async (request) => {
+      const meta = await conversations.create(request.userId)
+      return { ...meta, messages: [] }
+    }
+  )
+
+  app.get(
+    '/conversations/:id',
+    {
+      schema: {
+        summary: 'A conversation with its messages in order',
+        params: IdParams,
+        response: { 200: Conversation, ...errorResponses(400, 401, 404) }
+      }
+    },
+    async (request) => {
+      const conversation = await conversations.get(request.userId, request.params.id)
+      if (!conversation) throw conversationNotFound()
+      return conversation
+    }
+  )
+
+  app.patch(
+    '/conversations/:id/title',
+    {
+      schema: {
+        summary: 'Rename a conversation',
+        params: IdParams,
+        body: TitleBody,
+        response: { 200: ConversationMeta, ...errorResponses(400, 401, 404) }
+      }
+    },
+    async (request) => {
+      const title = request.body.title.trim()
+      if (title === '') throw badRequest('body/title must not be empty')
+      const meta = await conversations.rename(request.userId, request.params.id, title)
+      if (!meta) throw conversationNotFound()
+      return meta
+    }
+  )
+
+  app.post(
+    '/conversations/:id/star',
+    {
+      schema: {
+        summary: 'Star or unstar a conversation (toggles)',
+        params: IdParams,
+        response: { 200: ConversationMeta, ...errorResponses(400, 401, 404) }
+      }
+    },
+    async (request) => {
+      const meta = await conversations.toggleStar(request.userId, request.params.id)
+      if (!meta) throw conversationNotFound()
+      return meta
+    }
+  )
+
+  app.delete(
+    '/conversations/:id',
+    {
+      schema: {
+        summary: 'Delete a conversation and its messages',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 404) }
+      }
+    },
+    async (request, reply) => {
+      if (!(await conversations.delete(request.userId, request.params.id))) throw conversationNotFound()
+      return reply.code(204).send(null)
+    }
+  )
+}
+
+export default conversationRoutes

@@ -1,0 +1,50 @@
+import { type TSchema, Type } from '@sinclair/typebox'
+
+export const ErrorBody = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    code: Type.Optional(Type.String())
+  },
+  { $id: 'ErrorBody', additionalProperties: true }
+)
+
+export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false })
+
+export const ConversationMeta = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+  title: Type.String(),
+  message_count: Type.Integer(),
+  starred: Type.Boolean()
+})
+
+// Stage data is stored and returned exactly as the council (or an imported file) wrote it.
+const Json = Type.Unknown()
+
+export const UserMessage = Type.Object({
+  role: Type.Literal('user'),
+  content: Type.String(),
+  created_at: Type.String({ format: 'date-time' })
+})
+
+export const AssistantMessage = Type.Object({
+  role: Type.Literal('assistant'),
+  stage1: Json,
+  stage2: Json,
+  stage3: Json,
+  metadata: Json,
+  created_at: Type.String({ format: 'date-time' })
+})
+
+export const Conversation = Type.Composite([
+  ConversationMeta,
+  Type.Object({ messages: Type.Array(Type.Union([UserMessage, AssistantMessage])) })
+])
+
+/** Responses every authenticated route can give besides its own. */
+export const errorResponses = (...codes: number[]): Record<number, TSchema> =>
+  Object.fromEntries(codes.map((code) => [code, Type.Ref(ErrorBody)]))

@@ -1,0 +1,35 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.ts'
+import { ConfigError, loadConfig, loadDotEnv } from './config.ts'
+import { DirectoryInUseError } from './db/pglite-lock.ts'
+
+/** Errors that are the operator's to fix: one clear line, no stack. */
+function fatal(error: unknown): never {
+  const known = error instanceof ConfigError || error instanceof DirectoryInUseError
+  process.stderr.write(`llm-council-server: ${known ? (error as Error).message : String((error as Error)?.stack ?? error)}\n`)
+  process.exit(1)
+}
+
+async function main(): Promise<void> {
+  loadDotEnv()
+  let config
+  try {
+    config = loadConfig()
+  } catch (error) {
+    fatal(error)
+  }
+  const app = await buildApp({ config }).catch(fatal)
+  if (config.llm.provider === 'demo') {
+    app.log.warn('LLM_PROVIDER=demo: no OPENROUTER_API_KEY, so the council answers with offline samples')
+  }
+
+  closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info(`${signal}: shutting down`)
+    await app.close()
+  })
+
+  await app.listen({ port: config.port, host: config.host }).catch(fatal)
+}
+
+await main()

@@ -1,0 +1,34 @@
+import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
+import { buildApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import type { Database } from '../../src/db/client.ts'
+
+export interface TestApp {
+  app: FastifyInstance
+  /** Every log line the app wrote, parsed. */
+  logs: Record<string, unknown>[]
+}
+
+/** Captures pino's JSON lines. */
+export function logCapture(): { stream: Writable; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = []
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line))
+      done()
+    }
+  })
+  return { stream, lines }
+}
+
+/** The same app the server builds, over `database`, configured by `env` on top of test defaults. */
+export async function buildTestApp(t: Test, database: Database, env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', RATE_LIMIT_MAX: '0', ...env })
+  const capture = logCapture()
+  const app = await buildApp({ config, database, logStream: capture.stream })
+  await app.ready()
+  t.teardown(() => app.close())
+  return { app, logs: capture.lines }
+}

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto'
+import postgres from 'postgres'
+import type { Test } from 'tap'
+import { type Database, openPglite, openPostgres } from '../../src/db/client.ts'
+import { migrateDatabase } from '../../src/db/migrate.ts'
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL
+
+export const POOL = {
+  poolMax: 10,
+  prepare: true,
+  connectTimeoutMs: 5000,
+  statementTimeoutMs: 30000,
+  slowQueryMs: 1000
+}
+
+export type BackendName = 'pglite' | 'postgres'
+
+/** The backends every database test runs on: PGlite always, PostgreSQL when TEST_DATABASE_URL is set. */
+export const BACKENDS: BackendName[] = TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite']
+
+/** A fresh, empty PostgreSQL database of this test's own; dropped at teardown. Returns its URL. */
+export async function createPostgresDatabase(t: Test): Promise<string> {
+  if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set')
+  const name = `llmc_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database "${name}"`)
+  t.teardown(async () => {
+    await admin.unsafe(`drop database if exists "${name}" with (force)`)
+    await admin.end()
+  })
+  const url = new URL(TEST_DATABASE_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/** An open, migrated database of the given backend, closed (and dropped) when `t` ends. */
+export async function openTestDatabase(t: Test, backend: BackendName): Promise<Database & { url?: string }> {
+  if (backend === 'pglite') {
+    const database = await openPglite('memory://')
+    await migrateDatabase(database, {})
+    t.teardown(() => database.close())
+    return database
+  }
+  const url = await createPostgresDatabase(t)
+  const database = openPostgres(url, POOL)
+  await migrateDatabase(database, { migrationUrl: url, pool: POOL })
+  // Registered after the drop above, so it runs first: close the pool, then drop.
+  t.teardown(() => database.close())
+  return Object.assign(database, { url })
+}
+
+/** Runs `fn` as a subtest per backend. */
+export async function eachBackend(
+  t: Test,
+  fn: (t: Test, backend: BackendName) => Promise<void>
+): Promise<void> {
+  for (const backend of BACKENDS) {
+    await t.test(backend, (t) => fn(t, backend))
+  }
+}
