@@ -18,6 +18,12 @@ export interface Database {
 
 export type PoolOptions = Config['db']
 
+/** Closing twice (a test and its teardown, a signal during shutdown) closes once. */
+function once(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined
+  return () => (closing ??= close())
+}
+
 export function describePostgresUrl(url: string): string {
   const parsed = new URL(url)
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '(default database)'
@@ -48,9 +54,7 @@ export function openPostgres(url: string, options: PoolOptions): Database {
     async ping() {
       await client`select 1`
     },
-    async close() {
-      await client.end({ timeout: 5 })
-    }
+    close: once(() => client.end({ timeout: 5 }))
   }
 }
 
@@ -73,12 +77,12 @@ export async function openPglite(dir: string): Promise<Database> {
     async ping() {
       await client.query('select 1')
     },
-    async close() {
+    close: once(async () => {
       try {
         await client.close()
       } finally {
         release()
       }
-    }
+    })
   }
 }

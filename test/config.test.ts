@@ -1,0 +1,78 @@
+import t from 'tap'
+import { ConfigError, DEFAULT_COUNCIL_MODELS, loadConfig, parseUsageLimits } from '../src/config.ts'
+
+t.test('development defaults: embedded database, demo council, local user', async (t) => {
+  const config = loadConfig({})
+  t.match(config, {
+    env: 'development',
+    port: 3000,
+    host: '127.0.0.1',
+    trustProxy: false,
+    database: { kind: 'pglite', dir: /data\/pglite$/ },
+    auth: { mode: 'none' },
+    adminToken: null,
+    llm: { provider: 'demo', councilModels: DEFAULT_COUNCIL_MODELS, timeoutMs: 120000 },
+    db: { poolMax: 15, prepare: true, connectTimeoutMs: 5000, statementTimeoutMs: 30000, slowQueryMs: 1000 },
+    bodyLimit: 1048576,
+    rateLimitMax: 600,
+    shutdownGraceMs: 30000
+  })
+  t.same(config.usageLimits.get('free'), { daily: 10, monthly: 100 })
+  t.same(config.usageLimits.get('enterprise'), { daily: null, monthly: null })
+  t.equal(loadConfig({ PGLITE_DIR: 'memory://' }).database.kind, 'pglite')
+})
+
+t.test('production defaults and the provider choice', async (t) => {
+  const production = loadConfig({
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgresql://u:p@db.internal:6543/app',
+    DIRECT_DATABASE_URL: 'postgres://u:p@db.internal:5432/app',
+    AUTH_MODE: 'header',
+    OPENROUTER_API_KEY: 'k'
+  })
+  t.equal(production.host, '0.0.0.0')
+  t.match(production.database, { kind: 'postgres', migrationUrl: /5432/, fallbackDir: null })
+  t.equal(production.llm.provider, 'openai')
+  t.equal(loadConfig({ LLM_BASE_URL: 'http://127.0.0.1:11434/v1/' }).llm.provider, 'openai', 'a local API needs no key')
+  t.equal(loadConfig({ LLM_BASE_URL: 'http://127.0.0.1:11434/v1/' }).llm.baseUrl, 'http://127.0.0.1:11434/v1')
+  t.equal(loadConfig({ OPENROUTER_API_KEY: 'k' }).llm.provider, 'openai')
+  t.equal(loadConfig({ DATABASE_URL: 'postgres://h/db' }).database.kind, 'postgres')
+})
+
+t.test('values are converted and checked; errors name the variable, never the value', async (t) => {
+  const config = loadConfig({ PORT: '8080', DB_PREPARE: 'false', TRUST_PROXY: '2', COUNCIL_MODELS: ' a/b , c/d ,', CORS_ORIGINS: 'https://a.test,https://b.test' })
+  t.equal(config.port, 8080)
+  t.equal(config.db.prepare, false)
+  t.equal(config.trustProxy, 2)
+  t.same(config.llm.councilModels, ['a/b', 'c/d'])
+  t.same(config.corsOrigins, ['https://a.test', 'https://b.test'])
+  t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8' }).trustProxy, '10.0.0.0/8')
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ PORT: '' }).port, 3000, 'an empty variable counts as unset')
+
+  t.throws(() => loadConfig({ PORT: 'eighty' }), { name: 'ConfigError', message: /^PORT is invalid/ })
+  t.throws(() => loadConfig({ AUTH_MODE: 'magic' }), /AUTH_MODE is invalid/)
+  t.throws(() => loadConfig({ DATABASE_URL: 'not a url' }), /DATABASE_URL is malformed/)
+  t.throws(() => loadConfig({ DATABASE_URL: 'postgres://h/db', DIRECT_DATABASE_URL: 'http://h' }), /DIRECT_DATABASE_URL is malformed/)
+  t.throws(() => loadConfig({ AUTH_MODE: 'jwt' }), /AUTH_JWT_SECRET/)
+  t.throws(() => loadConfig({ AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'nope' }), /AUTH_JWKS_URL is malformed/)
+  t.throws(() => loadConfig({ LLM_BASE_URL: 'nope' }), /LLM_BASE_URL is malformed/)
+  try {
+    loadConfig({ DB_POOL_MAX: 'secret-value' })
+  } catch (error) {
+    t.ok(error instanceof ConfigError)
+    t.notMatch((error as Error).message, 'secret-value')
+  }
+})
+
+t.test('USAGE_LIMITS', async (t) => {
+  const limits = parseUsageLimits('free:5/50, PRO:unlimited/1000,team:20/unlimited,vip:unlimited')
+  t.same(Object.fromEntries(limits), {
+    free: { daily: 5, monthly: 50 },
+    pro: { daily: null, monthly: 1000 },
+    team: { daily: 20, monthly: null },
+    vip: { daily: null, monthly: null }
+  })
+  t.throws(() => parseUsageLimits('free:10'), /USAGE_LIMITS entry "free:10" is malformed/)
+  t.throws(() => parseUsageLimits('pro:1/2'), /must define the free tier/)
+})

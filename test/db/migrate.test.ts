@@ -1,0 +1,29 @@
+import postgres from 'postgres'
+import t from 'tap'
+import { TEST_DATABASE_URL, createPostgresDatabase } from '../helpers/db.ts'
+import { runScript } from '../helpers/process.ts'
+
+t.test('eight processes migrating one fresh PostgreSQL database at once', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = await createPostgresDatabase(t)
+  const runs = await Promise.all(
+    Array.from({ length: 8 }, () => runScript('src/cli/migrate.ts', { DATABASE_URL: url }).done)
+  )
+  for (const [i, run] of runs.entries()) t.equal(run.code, 0, `process ${i} succeeded${run.code ? `: ${run.stderr}` : ''}`)
+  const output = runs.map((run) => run.stdout).join('')
+  t.equal(output.match(/migrations: applied 1 \(0000_init\)/g)?.length, 1, 'exactly one process applied the migration')
+  t.equal(output.match(/is up to date/g)?.length, 7, 'the other seven found nothing to do')
+
+  const sql = postgres(url, { max: 1 })
+  t.teardown(() => sql.end())
+  const [row] = await sql`select count(*)::int as count from drizzle.__drizzle_migrations`
+  t.equal(row?.count, 1, 'the migrations table holds each migration once')
+  const tables = await sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`
+  t.same(tables.map((row) => row.table_name), ['conversations', 'messages', 'usage'])
+})
+
+t.test('db:migrate never falls back to the embedded database', async (t) => {
+  const run = await runScript('src/cli/migrate.ts', { DATABASE_URL: 'postgres://u:hunter2@127.0.0.1:1/db' }).done
+  t.equal(run.code, 1)
+  t.match(run.stderr, /db:migrate: .*ECONNREFUSED|connect/)
+  t.notMatch(run.stdout + run.stderr, 'hunter2')
+})
