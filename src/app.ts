@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Writable } from 'node:stream'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import authPlugin from './plugins/auth.ts'
@@ -11,12 +12,14 @@ import errorsPlugin from './plugins/errors.ts'
 import inputPlugin from './plugins/input.ts'
 import reposPlugin from './plugins/repos.ts'
 import spaPlugin from './plugins/spa.ts'
+import servicesPlugin, { type ServicesOptions } from './plugins/services.ts'
 import conversationRoutes from './routes/conversations.ts'
 import healthRoutes from './routes/health.ts'
+import messageRoutes from './routes/messages.ts'
 import { ErrorBody } from './routes/schemas.ts'
 import { validatorCompiler } from './validation.ts'
 
-export interface AppOptions {
+export interface AppOptions extends ServicesOptions {
   config: Config
   /** An open, migrated database (tests); otherwise the app opens the configured one. */
   database?: Database
@@ -46,8 +49,13 @@ export function serverOptions(config: Config, logStream?: Writable): FastifyServ
   }
 }
 
-/** The whole app as a plugin, in registration order: config, database, repositories, auth, routes, SPA. */
-export async function app(fastify: FastifyInstance, options: AppOptions): Promise<void> {
+/**
+ * The whole app as a plugin, in registration order: config, database, repositories, auth, routes, SPA.
+ * Not encapsulated, so the instance that registers it (the server, a test) sees its decorators.
+ */
+export const app = fp(appPlugin, { name: 'llm-council-server' })
+
+async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise<void> {
   fastify.setValidatorCompiler(validatorCompiler())
   fastify.addSchema(ErrorBody)
   fastify.addHook('onSend', async (request, reply) => {
@@ -60,12 +68,14 @@ export async function app(fastify: FastifyInstance, options: AppOptions): Promis
   await fastify.register(dbPlugin, { database: options.database })
   await fastify.register(reposPlugin)
   await fastify.register(authPlugin)
+  await fastify.register(servicesPlugin, { llmClient: options.llmClient })
 
   await fastify.register(healthRoutes)
   await fastify.register(
     async (api) => {
       api.addHook('onRequest', api.authenticate)
       await api.register(conversationRoutes)
+      await api.register(messageRoutes)
     },
     { prefix: '/api' }
   )

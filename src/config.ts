@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { DEMO_CHAIRMAN, DEMO_COUNCIL, DEMO_TITLE_MODEL } from './council/demo.ts'
 
 export const HOSTED_LLM_BASE_URL = 'https://openrouter.ai/api/v1'
 export const DEFAULT_COUNCIL_MODELS = [
@@ -228,14 +229,15 @@ function llmConfig(env: Env, production: boolean): Config['llm'] {
     throw new ConfigError('LLM_PROVIDER=demo is not allowed in production: unset it or set it to openai')
   }
   const provider = env.LLM_PROVIDER ?? (!apiKey && hosted && !production ? 'demo' : 'openai')
+  const demo = provider === 'demo'
   const councilModels = splitList(env.COUNCIL_MODELS)
   return {
     provider,
     baseUrl,
     apiKey,
-    councilModels: councilModels.length > 0 ? councilModels : DEFAULT_COUNCIL_MODELS,
-    chairmanModel: env.CHAIRMAN_MODEL?.trim() || DEFAULT_CHAIRMAN_MODEL,
-    titleModel: env.TITLE_MODEL?.trim() || DEFAULT_TITLE_MODEL,
+    councilModels: councilModels.length > 0 ? councilModels : demo ? DEMO_COUNCIL : DEFAULT_COUNCIL_MODELS,
+    chairmanModel: env.CHAIRMAN_MODEL?.trim() || (demo ? DEMO_CHAIRMAN : DEFAULT_CHAIRMAN_MODEL),
+    titleModel: env.TITLE_MODEL?.trim() || (demo ? DEMO_TITLE_MODEL : DEFAULT_TITLE_MODEL),
     timeoutMs: env.LLM_TIMEOUT_MS
   }
 }

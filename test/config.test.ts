@@ -1,5 +1,6 @@
 import t from 'tap'
 import { ConfigError, DEFAULT_COUNCIL_MODELS, loadConfig, parseUsageLimits } from '../src/config.ts'
+import { DEMO_COUNCIL } from '../src/council/demo.ts'
 
 t.test('development defaults: embedded database, demo council, local user', async (t) => {
   const config = loadConfig({})
@@ -11,7 +12,7 @@ t.test('development defaults: embedded database, demo council, local user', asyn
     database: { kind: 'pglite', dir: /data\/pglite$/ },
     auth: { mode: 'none' },
     adminToken: null,
-    llm: { provider: 'demo', councilModels: DEFAULT_COUNCIL_MODELS, timeoutMs: 120000 },
+    llm: { provider: 'demo', councilModels: DEMO_COUNCIL, chairmanModel: 'demo/chair', timeoutMs: 120000 },
     db: { poolMax: 15, prepare: true, connectTimeoutMs: 5000, statementTimeoutMs: 30000, slowQueryMs: 1000 },
     bodyLimit: 1048576,
     rateLimitMax: 600,
@@ -33,6 +34,7 @@ t.test('production defaults and the provider choice', async (t) => {
   t.equal(production.host, '0.0.0.0')
   t.match(production.database, { kind: 'postgres', migrationUrl: /5432/, fallbackDir: null })
   t.equal(production.llm.provider, 'openai')
+  t.same(production.llm.councilModels, DEFAULT_COUNCIL_MODELS, "llm-council's models by default")
   t.equal(loadConfig({ LLM_BASE_URL: 'http://127.0.0.1:11434/v1/' }).llm.provider, 'openai', 'a local API needs no key')
   t.equal(loadConfig({ LLM_BASE_URL: 'http://127.0.0.1:11434/v1/' }).llm.baseUrl, 'http://127.0.0.1:11434/v1')
   t.equal(loadConfig({ OPENROUTER_API_KEY: 'k' }).llm.provider, 'openai')

@@ -37,7 +37,7 @@ export default fp(
         message,
         requestId: request.id,
         ...(error.code && statusCode < 500 ? { code: error.code } : {}),
-        ...((error as { body?: object }).body ?? {})
+        ...(error instanceof HttpError ? error.body : {})
       })
     })
   },

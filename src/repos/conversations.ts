@@ -112,6 +112,14 @@ export class ConversationsRepo {
     return { ...meta, messages: rows.map(toStoredMessage) }
   }
 
+  async exists(userId: string, id: string): Promise<boolean> {
+    const rows = await this.#db
+      .select({ id: conversations.id })
+      .from(conversations)
+      .where(and(eq(conversations.id, id), eq(conversations.userId, userId)))
+    return rows.length > 0
+  }
+
   async rename(userId: string, id: string, title: string): Promise<ConversationMeta | null> {
     const [row] = await this.#db
       .update(conversations)

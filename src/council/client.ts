@@ -1,0 +1,90 @@
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant'
+  content: string
+}
+
+/** Asks one model; every provider (the real API, the offline demo, a test's fake) is one of these. */
+export interface LlmClient {
+  complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string>
+}
+
+/** A model call that failed, with the API's status (null when no response came) and its message. */
+export class LlmError extends Error {
+  override name = 'LlmError'
+  status: number | null
+
+  constructor(status: number | null, message: string) {
+    super(message)
+    this.status = status
+  }
+}
+
+const MAX_ERROR_MESSAGE = 500
+
+function apiErrorMessage(status: number, body: string): string {
+  let message = body
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown }
+    const candidate = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message)
+    if (typeof candidate === 'string' && candidate) message = candidate
+  } catch {}
+  message = message.trim() || `HTTP ${status}`
+  return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}…` : message
+}
+
+/**
+ * Any OpenAI-compatible chat-completions API (OpenRouter, OpenAI, Ollama, vLLM, LiteLLM...).
+ * One request per call, aborted after `timeoutMs`; no retries, so a struggling API is not hammered.
+ * The key goes in the Authorization header to `baseUrl` only, and is never part of an error message.
+ */
+export class OpenAiClient implements LlmClient {
+  #baseUrl: string
+  #apiKey: string | null
+  #timeoutMs: number
+
+  constructor(options: { baseUrl: string; apiKey: string | null; timeoutMs: number }) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, '')
+    this.#apiKey = options.apiKey
+    this.#timeoutMs = options.timeoutMs
+  }
+
+  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
+    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`
+    let response: Response
+    try {
+      response = await fetch(`${this.#baseUrl}/chat/completions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ model, messages }),
+        signal: signal ? AbortSignal.any([timeout, signal]) : timeout
+      })
+    } catch (error) {
+      if (timeout.aborted) throw new LlmError(null, `timed out after ${this.#timeoutMs} ms`)
+      if (signal?.aborted) throw new LlmError(null, 'aborted')
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause
+      throw new LlmError(null, `request failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`)
+    }
+    let text: string
+    try {
+      text = await response.text()
+    } catch {
+      throw new LlmError(response.status, timeout.aborted ? `timed out after ${this.#timeoutMs} ms` : 'response body was cut off')
+    }
+    if (!response.ok) throw new LlmError(response.status, apiErrorMessage(response.status, text))
+    let content: unknown
+    try {
+      const body = JSON.parse(text) as { choices?: { message?: { content?: unknown } }[]; error?: unknown }
+      if (body.error) throw new LlmError(response.status, apiErrorMessage(response.status, text))
+      content = body.choices?.[0]?.message?.content
+    } catch (error) {
+      if (error instanceof LlmError) throw error
+      throw new LlmError(response.status, 'response was not JSON')
+    }
+    if (typeof content !== 'string' || content.trim() === '') {
+      throw new LlmError(response.status, 'response held no message content')
+    }
+    return content
+  }
+}

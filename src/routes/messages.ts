@@ -1,0 +1,91 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { badRequest } from '../errors.ts'
+import type { AskEvent } from '../services/ask.ts'
+import { IdParams, errorResponses } from './schemas.ts'
+
+export const MAX_CONTENT_LENGTH = 32_000
+// Proxies drop connections that stay silent; a comment line every so often keeps the stream open.
+const KEEPALIVE_MS = 15_000
+
+const AskBody = Type.Object(
+  { content: Type.String({ maxLength: MAX_CONTENT_LENGTH, description: 'the question' }) },
+  { additionalProperties: false }
+)
+const Json = Type.Unknown()
+const CouncilAnswer = Type.Object({ stage1: Json, stage2: Json, stage3: Json, metadata: Json })
+
+const schema = (summary: string, response: object) => ({
+  summary,
+  params: IdParams,
+  body: AskBody,
+  response: { ...response, ...errorResponses(400, 401, 404, 429, 502) }
+})
+
+function question(content: string): string {
+  if (content.trim() === '') throw badRequest('body/content must not be blank')
+  return content
+}
+
+const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/conversations/:id/message',
+    { schema: schema('Ask the council; answers when all three stages are done', { 200: CouncilAnswer }) },
+    async (request) => {
+      const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), request.log)
+      const { stage1, stage2, stage3, metadata } = await run.finish()
+      return { stage1, stage2, stage3, metadata }
+    }
+  )
+
+  app.post(
+    '/conversations/:id/message/stream',
+    {
+      schema: schema('Ask the council; Server-Sent Events as each stage completes', {
+        200: Type.String({ description: 'text/event-stream of `data: {"type": ...}` events' })
+      })
+    },
+    async (request, reply) => {
+      // Everything that can be refused (404, 429) is settled before the stream starts.
+      const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), request.log)
+      reply.hijack()
+      const res = reply.raw
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id
+      })
+      const open = () => !res.destroyed && !res.writableEnded
+      // One write per event: clients that do not reassemble split events still read each whole.
+      const send = (event: AskEvent | { type: 'error'; message: string }) => {
+        if (open()) res.write(`data: ${JSON.stringify(event)}\n\n`)
+      }
+      const keepalive = setInterval(() => open() && res.write(': keep-alive\n\n'), KEEPALIVE_MS)
+      try {
+        // A client that goes away does not stop the run: the answer is still stored.
+        await run.finish(send)
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode
+        if (status !== 502) request.log.error({ err: error }, 'council run failed')
+        send({ type: 'error', message: status === 502 ? (error as Error).message : 'Internal Server Error' })
+      } finally {
+        clearInterval(keepalive)
+        if (open()) res.end()
+      }
+    }
+  )
+
+  app.get(
+    '/council',
+    {
+      schema: {
+        summary: 'The council models and the chairman',
+        response: { 200: Type.Object({ council: Type.Array(Type.String()), chairman: Type.String() }) }
+      }
+    },
+    async () => ({ council: app.config.llm.councilModels, chairman: app.config.llm.chairmanModel })
+  )
+}
+
+export default messageRoutes

@@ -1,0 +1,44 @@
+import { request } from 'node:http'
+
+export interface StreamResult {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  events: { type: string; [key: string]: unknown }[]
+  /** The body as it arrived, piece by piece. */
+  chunks: string[]
+}
+
+/**
+ * POSTs to an SSE route over real HTTP and reads the stream as a browser's reader would.
+ * `stopAfter`: disconnect as soon as an event of that type has arrived.
+ */
+export function readStream(url: string, body: unknown, options: { headers?: Record<string, string>; stopAfter?: string } = {}): Promise<StreamResult> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...options.headers } }, (res) => {
+      const result: StreamResult = { status: res.statusCode ?? 0, headers: res.headers, events: [], chunks: [] }
+      let buffer = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        result.chunks.push(chunk)
+        buffer += chunk
+        let end: number
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          for (const line of block.split('\n')) {
+            if (line.startsWith('data: ')) result.events.push(JSON.parse(line.slice(6)))
+          }
+          if (options.stopAfter && result.events.at(-1)?.type === options.stopAfter) {
+            req.destroy()
+            resolve(result)
+            return
+          }
+        }
+      })
+      res.on('end', () => resolve(result))
+      res.on('error', reject)
+    })
+    req.on('error', (error) => (options.stopAfter ? undefined : reject(error)))
+    req.end(JSON.stringify(body))
+  })
+}

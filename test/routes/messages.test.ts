@@ -1,0 +1,186 @@
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.ts'
+import { eachBackend, openTestDatabase } from '../helpers/db.ts'
+import { promptOf, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
+import { readStream } from '../helpers/sse.ts'
+
+const KEY = 'sk-or-v1-secret-key-for-tests'
+const USER = { 'x-forwarded-user': 'asker' }
+const OTHER = { 'x-forwarded-user': 'stranger' }
+
+await eachBackend(t, async (t, backend) => {
+  const database = await openTestDatabase(t, backend)
+  const fake = await startFakeLlm(t, wellBehaved)
+  const { app, logs } = await buildTestApp(t, database, {
+    AUTH_MODE: 'header',
+    LLM_BASE_URL: fake.baseUrl,
+    OPENROUTER_API_KEY: KEY,
+    COUNCIL_MODELS: 'm/one,m/two,m/three',
+    CHAIRMAN_MODEL: 'm/chair',
+    TITLE_MODEL: 'm/title'
+  })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  t.beforeEach(() => fake.setHandler(wellBehaved))
+
+  const newConversation = async (headers = USER) =>
+    (await app.inject({ method: 'POST', url: '/api/conversations', headers })).json().id as string
+  const getConversation = async (id: string, headers = USER) =>
+    (await app.inject({ url: `/api/conversations/${id}`, headers })).json()
+
+  t.test('POST /message runs the council, stores both messages and titles the first', async (t) => {
+    const id = await newConversation()
+    const res = await app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: USER, payload: { content: 'Which database?' } })
+    t.equal(res.statusCode, 200)
+    const body = res.json()
+    t.same(Object.keys(body).sort(), ['metadata', 'stage1', 'stage2', 'stage3'])
+    t.equal(body.stage1.length, 3)
+    t.same(body.stage3, { model: 'm/chair', response: 'Synthesis by m/chair' })
+    t.match(body.metadata, { label_to_model: { 'Response A': 'm/one' }, aggregate_rankings: Array, errors: [] })
+
+    const stored = await getConversation(id)
+    t.equal(stored.title, 'Choosing A Database')
+    t.equal(stored.message_count, 2)
+    t.same(stored.messages[0], { role: 'user', content: 'Which database?', created_at: stored.messages[0].created_at })
+    const { created_at: _, role, ...stages } = stored.messages[1]
+    t.equal(role, 'assistant')
+    t.same(stages, body, 'the stored answer is exactly the one returned')
+
+    fake.requests.length = 0
+    await app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: USER, payload: { content: 'And why?' } })
+    t.notOk(fake.requests.some((r) => r.model === 'm/title'), 'only the first message asks for a title')
+    t.equal((await getConversation(id)).message_count, 4)
+  })
+
+  t.test('the stream: exact event order and payloads, one write per event', async (t) => {
+    const id = await newConversation()
+    const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Streams?' }, { headers: USER })
+    t.equal(stream.status, 200)
+    t.match(stream.headers['content-type'], /^text\/event-stream/)
+    t.same(stream.events.map((e) => e.type), [
+      'stage1_start',
+      'stage1_complete',
+      'stage2_start',
+      'stage2_complete',
+      'stage3_start',
+      'stage3_complete',
+      'title_complete',
+      'complete'
+    ])
+    const [, s1, , s2, , s3, title] = stream.events
+    t.same(s1!.data, ['m/one', 'm/two', 'm/three'].map((model) => ({ model, response: `Answer from ${model}` })))
+    t.same(Object.keys(s2!).sort(), ['data', 'metadata', 'type'])
+    t.same(s2!.metadata, {
+      label_to_model: { 'Response A': 'm/one', 'Response B': 'm/two', 'Response C': 'm/three' },
+      aggregate_rankings: [
+        { model: 'm/two', average_rank: 1, rankings_count: 3 },
+        { model: 'm/one', average_rank: 2, rankings_count: 3 },
+        { model: 'm/three', average_rank: 3, rankings_count: 3 }
+      ]
+    })
+    t.same(s3!.data, { model: 'm/chair', response: 'Synthesis by m/chair' })
+    t.same(s3!.metadata, { ...(s2!.metadata as object), errors: [] }, 'stage3_complete carries the final stored metadata')
+    t.same(title, { type: 'title_complete', data: { title: 'Choosing A Database' } })
+    for (const chunk of stream.chunks) t.match(chunk, /^data: \{.*\}\n\n$/s, 'each piece that arrives is whole events')
+
+    const second = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'More?' }, { headers: USER })
+    t.notOk(second.events.some((e) => e.type === 'title_complete'), 'title_complete only for the first message')
+    const stored = await getConversation(id)
+    t.equal(stored.message_count, 4)
+    t.same(stored.messages[1].stage3, s3!.data)
+  })
+
+  t.test('a client that disconnects mid-stream does not lose the answer', async (t) => {
+    fake.setHandler((request) =>
+      promptOf(request).startsWith('You are the Chairman') ? { text: 'Late synthesis', status: 200, delayMs: 300 } : wellBehaved(request)
+    )
+    const id = await newConversation()
+    const partial = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Leave early' }, { headers: USER, stopAfter: 'stage1_complete' })
+    t.equal(partial.events.at(-1)?.type, 'stage1_complete')
+    let stored = await getConversation(id)
+    for (let i = 0; i < 100 && stored.message_count < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      stored = await getConversation(id)
+    }
+    t.equal(stored.message_count, 2)
+    t.same(stored.messages[1].stage3, { model: 'm/chair', response: 'Late synthesis' })
+    t.equal(stored.title, 'Choosing A Database')
+  })
+
+  t.test('every stage-1 model failing: 502, user message and title kept, no assistant message', async (t) => {
+    fake.setHandler((request) =>
+      request.model === 'm/title' ? wellBehaved(request) : { status: 402, body: { error: { message: 'Insufficient credits' } } }
+    )
+    const id = await newConversation()
+    const res = await app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: USER, payload: { content: 'Fail?' } })
+    t.equal(res.statusCode, 502)
+    t.match(res.json(), { statusCode: 502, error: 'Bad Gateway', message: /every council model failed: m\/one \(402: Insufficient credits\)/ })
+    t.same(res.json().errors.map((e: { model: string }) => e.model), ['m/one', 'm/two', 'm/three'])
+    const stored = await getConversation(id)
+    t.same(stored.messages.map((m: { role: string }) => m.role), ['user'])
+    t.equal(stored.title, 'Choosing A Database', 'a first message still gets its title')
+
+    const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Fail again?' }, { headers: USER })
+    t.equal(stream.status, 200)
+    t.same(stream.events.map((e) => e.type), ['stage1_start', 'error'])
+    t.match(stream.events[1], { type: 'error', message: /Insufficient credits/ })
+    t.same((await getConversation(id)).messages.map((m: { role: string }) => m.role), ['user', 'user'])
+    const warnings = logs.filter((line) => line.msg === 'model call failed: m/one (stage1)')
+    t.ok(warnings.length >= 2, 'each failure is logged')
+    t.match(warnings[0], { level: 40, modelError: { model: 'm/one', stage: 'stage1', status: 402, message: 'Insufficient credits' } })
+  })
+
+  t.test('refusals come before the council runs', async (t) => {
+    const id = await newConversation()
+    fake.requests.length = 0
+    const cases: [string, { url: string; headers: Record<string, string>; payload: unknown }, number][] = [
+      ['no credentials', { url: `/api/conversations/${id}/message`, headers: {}, payload: { content: 'x' } }, 401],
+      ['blank content', { url: `/api/conversations/${id}/message`, headers: USER, payload: { content: ' \n\t ' } }, 400],
+      ['content over 32,000 characters', { url: `/api/conversations/${id}/message`, headers: USER, payload: { content: 'x'.repeat(32_001) } }, 400],
+      ['NUL in content', { url: `/api/conversations/${id}/message`, headers: USER, payload: { content: 'a\u0000' } }, 400],
+      ['unknown field', { url: `/api/conversations/${id}/message`, headers: USER, payload: { content: 'x', model: 'y' } }, 400],
+      ['no body', { url: `/api/conversations/${id}/message`, headers: USER, payload: undefined }, 400],
+      ["someone else's conversation", { url: `/api/conversations/${id}/message`, headers: OTHER, payload: { content: 'x' } }, 404],
+      ["someone else's conversation (stream)", { url: `/api/conversations/${id}/message/stream`, headers: OTHER, payload: { content: 'x' } }, 404],
+      ['an unknown conversation', { url: '/api/conversations/00000000-0000-4000-8000-000000000000/message/stream', headers: USER, payload: { content: 'x' } }, 404]
+    ]
+    for (const [name, request, status] of cases) {
+      const res = await app.inject({ method: 'POST', ...request, payload: request.payload as string })
+      t.equal(res.statusCode, status, name)
+      t.match(res.headers['content-type'], /application\/json/, `${name}: a JSON error, not a stream`)
+    }
+    t.equal(fake.requests.length, 0, 'no model was asked')
+    t.equal((await getConversation(id)).message_count, 0, 'nothing was stored')
+    t.same(
+      (await app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: USER, payload: { content: 'x'.repeat(32_000) } })).statusCode,
+      200,
+      'exactly 32,000 characters is fine'
+    )
+  })
+
+  t.test('GET /api/council', async (t) => {
+    const res = await app.inject({ url: '/api/council', headers: USER })
+    t.same(res.json(), { council: ['m/one', 'm/two', 'm/three'], chairman: 'm/chair' })
+  })
+
+  t.test('the API key goes only to LLM_BASE_URL and is never logged', async (t) => {
+    t.ok(fake.requests.length > 0)
+    for (const request of fake.requests) t.equal(request.headers.authorization, `Bearer ${KEY}`)
+    t.notMatch(JSON.stringify(logs), KEY)
+  })
+})
+
+t.test('the offline demo answers through both routes', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app } = await buildTestApp(t, database)
+  t.equal(app.config.llm.provider, 'demo')
+  const id = (await app.inject({ method: 'POST', url: '/api/conversations' })).json().id
+  const res = await app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, payload: { content: 'How do tides work?' } })
+  t.equal(res.statusCode, 200)
+  t.match(res.json().stage3, { model: 'demo/chair', response: /offline demo/ })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'And waves?' })
+  t.equal(stream.events.at(-1)?.type, 'complete')
+  const stored = (await app.inject({ url: `/api/conversations/${id}` })).json()
+  t.equal(stored.message_count, 4)
+  t.equal(stored.title, 'How do tides work')
+})
