@@ -13,9 +13,11 @@ import inputPlugin from './plugins/input.ts'
 import reposPlugin from './plugins/repos.ts'
 import spaPlugin from './plugins/spa.ts'
 import servicesPlugin, { type ServicesOptions } from './plugins/services.ts'
+import adminRoutes from './routes/admin.ts'
 import conversationRoutes from './routes/conversations.ts'
 import healthRoutes from './routes/health.ts'
 import messageRoutes from './routes/messages.ts'
+import usageRoutes from './routes/usage.ts'
 import { ErrorBody } from './routes/schemas.ts'
 import { validatorCompiler } from './validation.ts'
 
@@ -76,9 +78,11 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
       api.addHook('onRequest', api.authenticate)
       await api.register(conversationRoutes)
       await api.register(messageRoutes)
+      await api.register(usageRoutes)
     },
     { prefix: '/api' }
   )
+  await fastify.register(adminRoutes, { prefix: '/api' })
   await fastify.register(spaPlugin)
 }
 

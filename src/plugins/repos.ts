@@ -1,10 +1,12 @@
 import fp from 'fastify-plugin'
 import { ConversationsRepo } from '../repos/conversations.ts'
 import { MessagesRepo } from '../repos/messages.ts'
+import { UsageRepo } from '../repos/usage.ts'
 
 export interface Repos {
   conversations: ConversationsRepo
   messages: MessagesRepo
+  usage: UsageRepo
 }
 
 declare module 'fastify' {
@@ -18,8 +20,9 @@ export default fp(
     const { db } = app.database
     app.decorate('repos', {
       conversations: new ConversationsRepo(db),
-      messages: new MessagesRepo(db)
+      messages: new MessagesRepo(db),
+      usage: new UsageRepo(db, app.config.usageLimits)
     })
   },
-  { name: 'repos', dependencies: ['db'] }
+  { name: 'repos', dependencies: ['config', 'db'] }
 )

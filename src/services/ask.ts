@@ -6,12 +6,14 @@ import type { ModelError } from '../db/stages.ts'
 import { HttpError, notFound } from '../errors.ts'
 import type { ConversationsRepo } from '../repos/conversations.ts'
 import type { MessagesRepo } from '../repos/messages.ts'
+import { type ConsumeResult, type UsageFigures, type UsageRepo, exhausted } from '../repos/usage.ts'
 
 export type AskEvent = CouncilEvent | { type: 'title_complete'; data: { title: string } } | { type: 'complete' }
 
 export interface AskDeps {
   conversations: ConversationsRepo
   messages: MessagesRepo
+  usage: UsageRepo
   client: LlmClient
   llm: Pick<Config['llm'], 'councilModels' | 'chairmanModel' | 'titleModel'>
 }
@@ -22,8 +24,9 @@ export interface AskRun {
 }
 
 /**
- * Asking the council, for both transports: check the conversation, store the user's message, run the
- * three stages (no transaction is open while models think), store the answer, title a first message.
+ * Asking the council, for both transports: check the conversation, take a unit of the allowance,
+ * store the user's message, run the three stages (no transaction is open while models think), store
+ * the answer and title a first message; a question that got no answer gives its unit back.
  */
 export class AskService {
   #deps: AskDeps
@@ -33,12 +36,36 @@ export class AskService {
   }
 
   async start(userId: string, conversationId: string, question: string, log: FastifyBaseLogger): Promise<AskRun> {
-    const { conversations, messages } = this.#deps
+    const { conversations, messages, usage } = this.#deps
     if (!(await conversations.exists(userId, conversationId))) throw notFound('conversation not found')
-    const position = await messages.appendUser(userId, conversationId, question)
-    // Deleted between the check and the append.
-    if (position === null) throw notFound('conversation not found')
-    return { finish: (onEvent = () => {}) => this.#finish(userId, conversationId, question, position === 0, onEvent, log) }
+    const unit = await usage.consume(userId)
+    if (!unit.granted) throw limitReached(unit)
+    const refund = () =>
+      usage.refund(userId, unit.day).catch((error: unknown) => log.error({ err: error, userId }, 'refund failed'))
+
+    let position: number | null
+    try {
+      position = await messages.appendUser(userId, conversationId, question)
+    } catch (error) {
+      await refund()
+      throw error
+    }
+    if (position === null) {
+      // Deleted between the check and the append.
+      await refund()
+      throw notFound('conversation not found')
+    }
+    const isFirst = position === 0
+    return {
+      finish: async (onEvent = () => {}) => {
+        try {
+          return await this.#finish(userId, conversationId, question, isFirst, onEvent, log)
+        } catch (error) {
+          await refund()
+          throw error
+        }
+      }
+    }
   }
 
   async #finish(
@@ -75,6 +102,27 @@ export class AskService {
     onEvent({ type: 'complete' })
     return answer
   }
+}
+
+/** 429 with the figures and the seconds until a reset frees a unit. */
+export function limitReached({ usage, now }: ConsumeResult): HttpError {
+  const out = exhausted(usage)
+  const monthlyOut = out?.monthly ?? false
+  const resetsAt = Math.max(
+    out?.daily ? Date.parse(usage.daily_resets_at) : 0,
+    monthlyOut ? Date.parse(usage.monthly_resets_at) : 0
+  )
+  const retryAfter = Math.max(1, Math.ceil((resetsAt - Date.parse(now)) / 1000))
+  return new HttpError(429, limitMessage(usage, monthlyOut), {
+    headers: { 'retry-after': String(retryAfter) },
+    body: { usage }
+  })
+}
+
+function limitMessage(usage: UsageFigures, monthly: boolean): string {
+  return monthly
+    ? `monthly limit of ${usage.monthly_limit} queries reached (${usage.tier} tier); it resets at ${usage.monthly_resets_at}`
+    : `daily limit of ${usage.daily_limit} queries reached (${usage.tier} tier); it resets at ${usage.daily_resets_at}`
 }
 
 function logModelErrors(log: FastifyBaseLogger, errors: ModelError[]): void {

@@ -17,7 +17,8 @@ await eachBackend(t, async (t, backend) => {
     OPENROUTER_API_KEY: KEY,
     COUNCIL_MODELS: 'm/one,m/two,m/three',
     CHAIRMAN_MODEL: 'm/chair',
-    TITLE_MODEL: 'm/title'
+    TITLE_MODEL: 'm/title',
+    USAGE_LIMITS: 'free:1000/1000'
   })
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
   t.beforeEach(() => fake.setHandler(wellBehaved))
