@@ -10,6 +10,15 @@ export function isUnreachable(error: unknown): boolean {
   return code !== undefined && UNREACHABLE.has(code)
 }
 
+// Connection-level failures from the driver or the server: the database is away, not the request bad.
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300)/
+const CONNECTION_LOST = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED'])
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return isUnreachable(error) || (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || CONNECTION_LOST.has(code)))
+}
+
 /** Only the code and message of a driver error: never its options, which hold the connection string. */
 export function safeError(error: unknown): { code?: string; message: string } {
   const { code, message } = error as { code?: string; message?: string }

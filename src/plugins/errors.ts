@@ -1,16 +1,8 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { isUnreachable } from '../db/connect.ts'
+import { isDatabaseUnavailable } from '../db/connect.ts'
 import { HttpError } from '../errors.ts'
-
-// Connection-level failures from the driver or the server: the database is away, not the request bad.
-const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300)/
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return isUnreachable(error) || (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || code === 'CONNECTION_CLOSED' || code === 'CONNECTION_ENDED' || code === 'CONNECTION_DESTROYED'))
-}
 
 /** One JSON error shape for the whole API: {statusCode, error, message, requestId}. */
 export default fp(

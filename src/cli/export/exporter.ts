@@ -1,0 +1,95 @@
+import { promises as fs } from 'node:fs'
+import { join } from 'node:path'
+import type { ExportConversation, TransferRepo } from '../../repos/transfer.ts'
+
+export interface ExportOptions {
+  dir: string
+  /** Only this user's data, written flat (`conversations/<id>.json`). */
+  userId?: string
+  pageSize?: number
+  onProgress?: (done: number) => void
+}
+
+export interface ExportSummary {
+  conversations: number
+  messages: number
+  usage: number
+}
+
+/** llm-council's timestamp: naive UTC, `YYYY-MM-DDTHH:MM:SS[.ffffff]`. */
+export function naiveUtc(iso: string): string {
+  const [, base, fraction] = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$/.exec(iso) ?? []
+  if (!base) return iso
+  const micros = (fraction ?? '').padEnd(6, '0').slice(0, 6)
+  return /^0+$/.test(micros) ? base : `${base}.${micros}`
+}
+
+function toFile(conversation: ExportConversation) {
+  return {
+    id: conversation.id,
+    user_id: conversation.user_id,
+    created_at: naiveUtc(conversation.created_at),
+    title: conversation.title,
+    starred: conversation.starred,
+    messages: conversation.messages.map((message) => {
+      if (message.role === 'user') return { role: 'user', content: message.content ?? '' }
+      const { metadata, ...stages } = message
+      return metadata === null ? stages : { ...stages, metadata }
+    })
+  }
+}
+
+/**
+ * Writes the store back out in llm-council's format, a page of conversations at a time (memory
+ * stays flat): `conversations/<user_id>/<id>.json` (flat with a user filter) and `usage/<user_id>.json`.
+ */
+export async function runExport(repo: TransferRepo, options: ExportOptions): Promise<ExportSummary> {
+  const limit = options.pageSize ?? 100
+  const summary: ExportSummary = { conversations: 0, messages: 0, usage: 0 }
+  const conversationsDir = join(options.dir, 'conversations')
+  const madeDirs = new Set<string>()
+  const ensureDir = async (dir: string) => {
+    if (madeDirs.has(dir)) return
+    await fs.mkdir(dir, { recursive: true })
+    madeDirs.add(dir)
+  }
+  await ensureDir(conversationsDir)
+
+  let after: { userId: string; id: string } | undefined
+  for (;;) {
+    const page = await repo.exportPage({ userId: options.userId, after, limit })
+    if (page.length === 0) break
+    await Promise.all(
+      page.map(async (conversation) => {
+        const dir = options.userId === undefined ? join(conversationsDir, safeName(conversation.user_id)) : conversationsDir
+        await ensureDir(dir)
+        await fs.writeFile(join(dir, `${conversation.id}.json`), `${JSON.stringify(toFile(conversation), null, 2)}\n`)
+        summary.messages += conversation.messages.length
+      })
+    )
+    summary.conversations += page.length
+    options.onProgress?.(summary.conversations)
+    const last = page.at(-1)!
+    after = { userId: last.user_id, id: last.id }
+  }
+
+  const usageDir = join(options.dir, 'usage')
+  let afterUser: string | undefined
+  for (;;) {
+    const rows = await repo.exportUsage({ userId: options.userId, after: afterUser, limit })
+    if (rows.length === 0) break
+    await ensureDir(usageDir)
+    for (const row of rows) {
+      await fs.writeFile(join(usageDir, `${safeName(row.user_id)}.json`), `${JSON.stringify(row, null, 2)}\n`)
+    }
+    summary.usage += rows.length
+    afterUser = rows.at(-1)!.user_id
+  }
+  return summary
+}
+
+/** A user id as a file name: path separators and other unsafe characters percent-encoded. */
+export function safeName(userId: string): string {
+  const name = userId.replace(/[/\\:*?"<>|%]/g, (char) => `%${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
+  return name === '.' || name === '..' ? encodeURIComponent(name).replace(/\./g, '%2e') : name
+}

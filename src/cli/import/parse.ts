@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto'
+import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../../db/stages.ts'
+import type { ImportConversation, ImportMessage, ImportUsage } from '../../repos/transfer.ts'
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const NAIVE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/
+const MAX_TITLE = 500
+const MAX_USER_ID = 128
+
+/** A file that cannot be imported, with the reason a person can act on. */
+export class BadFile extends Error {
+  override name = 'BadFile'
+}
+
+// A fixed namespace: the same file always maps to the same UUID, so re-runs stay idempotent.
+const NAMESPACE = 'llm-council-server/import/v1'
+
+/** A UUID (version 5 layout, SHA-1) derived from the owner and a non-UUID id. */
+export function derivedUuid(userId: string, sourceId: string): string {
+  const hash = createHash('sha1').update(`${NAMESPACE}\u0000${userId}\u0000${sourceId}`).digest()
+  hash[6] = (hash[6]! & 0x0f) | 0x50
+  hash[8] = (hash[8]! & 0x3f) | 0x80
+  const hex = hash.subarray(0, 16).toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** Copies JSON with every NUL in every string replaced by U+FFFD, counting them. */
+function withoutNul<T>(value: T, counter: { count: number }): T {
+  if (typeof value === 'string') {
+    if (!value.includes('\u0000')) return value
+    let replaced = 0
+    const text = value.replace(/\u0000/g, () => (replaced++, '\uFFFD'))
+    counter.count += replaced
+    return text as T
+  }
+  if (Array.isArray(value)) return value.map((item) => withoutNul(item, counter)) as T
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [withoutNul(key, counter), withoutNul(item, counter)])) as T
+  }
+  return value
+}
+
+/** llm-council wrote naive timestamps meaning UTC; ones with an offset keep it. ISO-8601 UTC out. */
+export function parseTimestamp(value: unknown, field: string): string | null {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'string') throw new BadFile(`${field} is not a timestamp string`)
+  const text = NAIVE.test(value.trim()) ? `${value.trim().replace(' ', 'T')}Z` : value.trim()
+  const time = Date.parse(text)
+  if (Number.isNaN(time)) throw new BadFile(`${field} "${value.slice(0, 40)}" is not a timestamp`)
+  // Keep microseconds that Date would drop.
+  const micros = /\.(\d{4,6})/.exec(text)?.[1]
+  const iso = new Date(time).toISOString()
+  return micros ? iso.replace(/\.\d{3}Z$/, `.${micros.padEnd(6, '0')}Z`) : iso
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function arrayOfObjects(value: unknown, field: string): unknown[] | null {
+  if (value === undefined || value === null) return null
+  if (!Array.isArray(value) || !value.every(isObject)) throw new BadFile(`${field} is not a list of objects`)
+  return value
+}
+
+function objectOrNull(value: unknown, field: string): Record<string, unknown> | null {
+  if (value === undefined || value === null) return null
+  if (!isObject(value)) throw new BadFile(`${field} is not an object`)
+  return value
+}
+
+function message(raw: unknown, index: number): ImportMessage {
+  const at = `messages[${index}]`
+  if (!isObject(raw)) throw new BadFile(`${at} is not an object`)
+  if (raw.role === 'user') {
+    if (typeof raw.content !== 'string') throw new BadFile(`${at}.content is not a string`)
+    return { role: 'user', content: raw.content }
+  }
+  if (raw.role === 'assistant') {
+    return {
+      role: 'assistant',
+      stage1: arrayOfObjects(raw.stage1, `${at}.stage1`) as Stage1Result[] | null,
+      stage2: arrayOfObjects(raw.stage2, `${at}.stage2`) as Stage2Result[] | null,
+      stage3: objectOrNull(raw.stage3, `${at}.stage3`) as Stage3Result | null,
+      metadata: objectOrNull(raw.metadata, `${at}.metadata`) as AssistantMetadata | null
+    }
+  }
+  throw new BadFile(`${at}.role must be "user" or "assistant"`)
+}
+
+function userIdFrom(value: unknown, fallback: string): string {
+  if (value === undefined || value === null || value === '') return fallback
+  if (typeof value !== 'string' || value.length > MAX_USER_ID || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new BadFile(`user_id must be a string of at most ${MAX_USER_ID} printable characters`)
+  }
+  return value
+}
+
+function count(value: unknown, field: string): number {
+  if (value === undefined || value === null) return 0
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new BadFile(`${field} is not a whole number`)
+  return value
+}
+
+function dateOnly(value: unknown, field: string): string | null {
+  const iso = parseTimestamp(value, field)
+  return iso ? iso.slice(0, 10) : null
+}
+
+/**
+ * One llm-council file, checked and normalised. A conversation needs an id and a messages list;
+ * a usage file has the counters of either shape llm-council wrote. `owner` is whose it is when the
+ * file does not say (its folder's user, `--user`, or the local user).
+ */
+export function parseFile(text: string, owner: string): ImportConversation | ImportUsage {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (error) {
+    throw new BadFile(`invalid JSON: ${(error as Error).message}`)
+  }
+  if (!isObject(raw)) throw new BadFile('not a JSON object')
+  const counter = { count: 0 }
+  const data = withoutNul(raw, counter)
+  const userId = userIdFrom(data.user_id, owner)
+
+  if (!('messages' in data) && ('daily_used' in data || 'daily_count' in data || 'total_queries' in data)) {
+    if (data.tier !== undefined && (typeof data.tier !== 'string' || !/^[a-z0-9_-]{1,64}$/i.test(data.tier))) {
+      throw new BadFile('tier must be a tier name')
+    }
+    return {
+      kind: 'usage',
+      userId,
+      tier: typeof data.tier === 'string' ? data.tier.toLowerCase() : 'free',
+      dailyUsed: count(data.daily_used ?? data.daily_count, 'daily_used'),
+      monthlyUsed: count(data.monthly_used ?? data.monthly_count, 'monthly_used'),
+      totalQueries: count(data.total_queries, 'total_queries'),
+      lastResetDaily: dateOnly(data.last_reset_daily ?? data.last_daily_reset, 'last_reset_daily'),
+      lastResetMonthly: dateOnly(data.last_reset_monthly ?? data.last_monthly_reset, 'last_reset_monthly')
+    }
+  }
+
+  if (typeof data.id !== 'string' || data.id.trim() === '') throw new BadFile('no "id": a conversation file needs one')
+  if (!Array.isArray(data.messages)) throw new BadFile('"messages" is missing or not a list')
+  if (data.title !== undefined && data.title !== null && typeof data.title !== 'string') throw new BadFile('title is not a string')
+  if (data.starred !== undefined && data.starred !== null && typeof data.starred !== 'boolean') throw new BadFile('starred is not true or false')
+  const isUuid = UUID.test(data.id)
+  const title = typeof data.title === 'string' ? data.title.trim().slice(0, MAX_TITLE) || null : null
+  return {
+    kind: 'conversation',
+    id: isUuid ? data.id.toLowerCase() : derivedUuid(userId, data.id),
+    sourceId: isUuid ? null : data.id,
+    userId,
+    title,
+    starred: typeof data.starred === 'boolean' ? data.starred : null,
+    createdAt: parseTimestamp(data.created_at, 'created_at'),
+    messages: data.messages.map(message),
+    nulReplaced: counter.count
+  }
+}
