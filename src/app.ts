@@ -11,6 +11,7 @@ import dbPlugin from './plugins/db.ts'
 import errorsPlugin from './plugins/errors.ts'
 import inputPlugin from './plugins/input.ts'
 import reposPlugin from './plugins/repos.ts'
+import securityPlugin from './plugins/security.ts'
 import spaPlugin from './plugins/spa.ts'
 import servicesPlugin, { type ServicesOptions } from './plugins/services.ts'
 import adminRoutes from './routes/admin.ts'
@@ -65,6 +66,7 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
   })
 
   await fastify.register(configPlugin, { config: options.config })
+  await fastify.register(securityPlugin)
   await fastify.register(errorsPlugin)
   await fastify.register(inputPlugin)
   await fastify.register(dbPlugin, { database: options.database })

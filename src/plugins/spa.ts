@@ -1,9 +1,16 @@
-import { basename, extname, join } from 'node:path'
+import { basename, dirname, extname, join } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import fp from 'fastify-plugin'
 import { notFound } from '../errors.ts'
 
 export const PUBLIC_DIR = join(import.meta.dirname, '../../public')
+const MODULES = join(import.meta.dirname, '../../node_modules')
+
+// The page's two libraries, served from the installed packages as ES modules (no build step).
+const VENDOR: Record<string, string> = {
+  'marked.js': join(MODULES, 'marked/lib/marked.esm.js'),
+  'purify.js': join(MODULES, 'dompurify/dist/purify.es.mjs')
+}
 
 /**
  * Serves public/ and the app's client-side routes: a GET or HEAD for a path with no file extension
@@ -18,6 +25,12 @@ export default fp(
         res.setHeader('cache-control', basename(path) === 'index.html' ? 'no-cache' : 'public, max-age=3600')
       }
     })
+
+    for (const [name, file] of Object.entries(VENDOR)) {
+      app.get(`/vendor/${name}`, (_request, reply) =>
+        reply.header('cache-control', 'public, max-age=86400').sendFile(basename(file), dirname(file))
+      )
+    }
 
     app.setNotFoundHandler((request, reply) => {
       const path = request.url.split('?')[0] ?? '/'

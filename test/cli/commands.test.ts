@@ -84,7 +84,8 @@ for (const backend of TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite']) {
   t.test(`${backend}: an import killed midway, run again, ends complete with no duplicates`, async (t) => {
     const dir = tmp(t, 'llmc-kill-')
     const messages = generateDataDir(join(dir, 'data'), 3000, { size: 1500 })
-    const env = backend === 'postgres' ? { DATABASE_URL: await createPostgresDatabase(t) } : { PGLITE_DIR: join(dir, 'pglite') }
+    const env: Record<string, string> =
+      backend === 'postgres' ? { DATABASE_URL: await createPostgresDatabase(t) } : { PGLITE_DIR: join(dir, 'pglite') }
 
     const first = runScript('src/cli/import-json.ts', env, [join(dir, 'data')])
     // Kill it a moment after it has started writing.

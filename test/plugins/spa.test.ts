@@ -46,3 +46,21 @@ t.test('readiness fails with 503 when the database is gone', async (t) => {
   t.equal(res.statusCode, 503)
   t.match(res.json(), { statusCode: 503, message: 'database unreachable' })
 })
+
+t.test('assets are cacheable, the app page is not; security headers everywhere', async (t) => {
+  const css = await app.inject({ url: '/app.css' })
+  t.equal(css.statusCode, 200)
+  t.equal(css.headers['cache-control'], 'public, max-age=3600')
+  for (const url of ['/vendor/marked.js', '/vendor/purify.js', '/js/app.js']) {
+    const res = await app.inject({ url })
+    t.equal(res.statusCode, 200, url)
+    t.match(res.headers['content-type'], /javascript/)
+  }
+  const page = await app.inject({ url: '/' })
+  t.match(page.headers['content-security-policy'], /default-src 'self';script-src 'self';style-src 'self'/)
+  t.notMatch(page.body, /<script>|\son[a-z]+=/i, 'the page has no inline script or handler')
+  t.equal(page.headers['x-content-type-options'], 'nosniff')
+  const api = await app.inject({ url: '/api/conversations' })
+  t.equal(api.headers['x-content-type-options'], 'nosniff')
+  t.ok(api.headers['content-security-policy'])
+})

@@ -1,0 +1,78 @@
+// The server's API, as the page uses it. Errors are ApiError with the server's JSON body.
+
+export class ApiError extends Error {
+  constructor(status, body, headers) {
+    super(body?.message ?? `request failed (${status})`)
+    this.status = status
+    this.body = body
+    this.retryAfter = Number(headers?.get('retry-after')) || null
+  }
+}
+
+async function request(method, path, body) {
+  let res
+  try {
+    res = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    })
+  } catch {
+    throw new ApiError(0, { message: 'The server cannot be reached. Check your connection and try again.' })
+  }
+  if (res.status === 204) return { data: null, headers: res.headers }
+  const data = await res.json().catch(() => null)
+  if (!res.ok) throw new ApiError(res.status, data, res.headers)
+  return { data, headers: res.headers }
+}
+
+/** Reads `data: {...}` events from a Server-Sent Events response body. */
+async function readEvents(res, onEvent) {
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ''
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    buffer += value
+    let end
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end)
+      buffer = buffer.slice(end + 2)
+      for (const line of block.split('\n')) {
+        if (line.startsWith('data: ')) onEvent(JSON.parse(line.slice(6)))
+      }
+    }
+  }
+}
+
+export const api = {
+  async list({ before, starred, limit = 50 } = {}) {
+    const query = new URLSearchParams({ limit: String(limit) })
+    if (before) query.set('before', before)
+    if (starred) query.set('starred', 'true')
+    const { data, headers } = await request('GET', `/api/conversations?${query}`)
+    return { items: data, next: headers.get('x-next-cursor') }
+  },
+  create: async () => (await request('POST', '/api/conversations', {})).data,
+  get: async (id) => (await request('GET', `/api/conversations/${encodeURIComponent(id)}`)).data,
+  rename: async (id, title) => (await request('PATCH', `/api/conversations/${id}/title`, { title })).data,
+  star: async (id) => (await request('POST', `/api/conversations/${id}/star`)).data,
+  remove: async (id) => request('DELETE', `/api/conversations/${id}`),
+  usage: async () => (await request('GET', '/api/usage')).data,
+
+  /** Asks the council over the stream route; `onEvent` sees each event as it arrives. */
+  async ask(id, content, onEvent) {
+    let res
+    try {
+      res = await fetch(`/api/conversations/${id}/message/stream`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ content })
+      })
+    } catch {
+      throw new ApiError(0, { message: 'The server cannot be reached. Check your connection and try again.' })
+    }
+    if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null), res.headers)
+    await readEvents(res, onEvent)
+  }
+}

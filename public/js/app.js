@@ -1,0 +1,353 @@
+import { ApiError, api } from './api.js'
+import { h } from './dom.js'
+import { limitText, messageView, usageMeter } from './views.js'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const $ = (selector) => document.querySelector(selector)
+
+const state = {
+  filter: 'all',
+  conversations: [],
+  next: null,
+  loading: false,
+  current: null,
+  busy: false
+}
+
+// ---- feedback -------------------------------------------------------------------------------
+
+let toastTimer
+function toast(text) {
+  const el = $('#toast')
+  el.textContent = text
+  el.hidden = false
+  clearTimeout(toastTimer)
+  toastTimer = setTimeout(() => (el.hidden = true), 6000)
+}
+
+function describe(error) {
+  if (error instanceof ApiError && error.status === 429) return limitText(error)
+  return error?.message || 'Something went wrong.'
+}
+
+window.addEventListener('unhandledrejection', (event) => toast(describe(event.reason)))
+window.addEventListener('error', (event) => toast(event.message || 'Something went wrong.'))
+
+// ---- usage ----------------------------------------------------------------------------------
+
+async function refreshUsage() {
+  try {
+    $('#usage-meter').replaceChildren(...usageMeter(await api.usage()))
+  } catch {
+    $('#usage-meter').replaceChildren()
+  }
+}
+
+// ---- sidebar --------------------------------------------------------------------------------
+
+function conversationItem(conversation) {
+  const active = state.current?.id === conversation.id
+  const link = h('a', { href: `/c/${conversation.id}`, 'data-link': true, className: 'title', 'aria-current': active ? 'page' : undefined }, conversation.title)
+  const item = h('li', { className: `conversation${active ? ' active' : ''}`, dataset: { id: conversation.id } },
+    link,
+    h('div', { className: 'actions' },
+      h('button', {
+        type: 'button',
+        className: 'icon star',
+        'aria-pressed': String(conversation.starred),
+        'aria-label': conversation.starred ? `Unstar ${conversation.title}` : `Star ${conversation.title}`,
+        title: conversation.starred ? 'Unstar' : 'Star',
+        onclick: () => toggleStar(conversation)
+      }, conversation.starred ? '★' : '☆'),
+      h('button', { type: 'button', className: 'icon', 'aria-label': `Rename ${conversation.title}`, title: 'Rename', onclick: () => startRename(item, conversation) }, '✎'),
+      h('button', { type: 'button', className: 'icon danger', 'aria-label': `Delete ${conversation.title}`, title: 'Delete', onclick: () => removeConversation(conversation) }, '✕')))
+  return item
+}
+
+function renderList() {
+  const visible = state.filter === 'starred' ? state.conversations.filter((c) => c.starred) : state.conversations
+  $('#conversation-list').replaceChildren(...visible.map(conversationItem))
+  $('#list-status').textContent = state.loading ? 'Loading…' : visible.length === 0 ? (state.filter === 'starred' ? 'No starred conversations.' : 'No conversations yet.') : ''
+}
+
+async function loadConversations({ reset = false } = {}) {
+  if (state.loading || (!reset && state.next === undefined)) return
+  state.loading = true
+  if (reset) {
+    state.conversations = []
+    state.next = null
+  }
+  renderList()
+  try {
+    const page = await api.list({ before: state.next ?? undefined, starred: state.filter === 'starred' })
+    const known = new Set(state.conversations.map((c) => c.id))
+    state.conversations.push(...page.items.filter((c) => !known.has(c.id)))
+    state.next = page.next ?? undefined
+  } catch (error) {
+    toast(describe(error))
+  } finally {
+    state.loading = false
+    renderList()
+  }
+}
+
+function upsertConversation(meta, { toTop = false } = {}) {
+  const index = state.conversations.findIndex((c) => c.id === meta.id)
+  const merged = { ...(state.conversations[index] ?? {}), ...meta }
+  if (index >= 0) state.conversations.splice(index, 1)
+  if (toTop || index < 0) state.conversations.unshift(merged)
+  else state.conversations.splice(index, 0, merged)
+  renderList()
+}
+
+async function toggleStar(conversation) {
+  try {
+    const meta = await api.star(conversation.id)
+    upsertConversation(meta)
+    if (state.current?.id === meta.id) Object.assign(state.current, meta)
+  } catch (error) {
+    toast(describe(error))
+  }
+}
+
+function startRename(item, conversation) {
+  const input = h('input', { type: 'text', value: conversation.title, maxlength: '500', 'aria-label': 'New title', required: true })
+  const form = h('form', { className: 'rename' }, input)
+  const cancel = () => renderList()
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const title = input.value.trim()
+    if (!title) return input.reportValidity()
+    try {
+      const meta = await api.rename(conversation.id, title)
+      upsertConversation(meta)
+      if (state.current?.id === meta.id) {
+        state.current.title = meta.title
+        renderHeader()
+      }
+    } catch (error) {
+      toast(describe(error))
+      cancel()
+    }
+  })
+  input.addEventListener('keydown', (event) => event.key === 'Escape' && cancel())
+  input.addEventListener('blur', () => setTimeout(() => form.isConnected && form.requestSubmit(), 0))
+  item.querySelector('.title').replaceWith(form)
+  input.focus()
+  input.select()
+}
+
+async function removeConversation(conversation) {
+  if (!window.confirm(`Delete "${conversation.title}" and all its messages? This cannot be undone.`)) return
+  try {
+    await api.remove(conversation.id)
+    state.conversations = state.conversations.filter((c) => c.id !== conversation.id)
+    renderList()
+    if (state.current?.id === conversation.id) navigate('/')
+    toast('Conversation deleted.')
+  } catch (error) {
+    toast(describe(error))
+  }
+}
+
+// ---- main views -----------------------------------------------------------------------------
+
+function composer(onSubmit) {
+  const textarea = h('textarea', {
+    id: 'question',
+    name: 'content',
+    rows: '3',
+    maxlength: '32000',
+    placeholder: 'Ask the council… (Enter to send, Shift+Enter for a new line)',
+    required: true
+  })
+  const button = h('button', { type: 'submit', className: 'primary' }, 'Send')
+  const form = h('form', { className: 'composer' },
+    h('label', { for: 'question', className: 'visually-hidden' }, 'Your question'),
+    textarea,
+    button)
+  textarea.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault()
+      form.requestSubmit()
+    }
+  })
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const content = textarea.value
+    if (!content.trim() || state.busy) return
+    state.busy = true
+    textarea.disabled = button.disabled = true
+    try {
+      if (await onSubmit(content)) textarea.value = ''
+    } finally {
+      state.busy = false
+      textarea.disabled = button.disabled = false
+      textarea.focus()
+    }
+  })
+  return form
+}
+
+function renderHeader() {
+  const header = $('#conversation-title')
+  if (header && state.current) header.textContent = state.current.title
+}
+
+function menuButton() {
+  return h('button', {
+    type: 'button',
+    className: 'icon menu',
+    'aria-label': 'Show conversations',
+    'aria-controls': 'sidebar',
+    onclick: () => document.body.classList.toggle('sidebar-open')
+  }, '☰')
+}
+
+function showHome() {
+  state.current = null
+  renderList()
+  $('#main').replaceChildren(
+    h('header', { className: 'main-header' }, menuButton(), h('h2', {}, 'Ask the council')),
+    h('section', { className: 'welcome' },
+      h('p', {}, 'Several models answer your question, rank each other\'s anonymised answers, and a chairman writes the final answer.')),
+    composer(async (content) => {
+      const created = await api.create().catch((error) => (toast(describe(error)), null))
+      if (!created) return false
+      upsertConversation(created, { toTop: true })
+      await navigate(`/c/${created.id}`)
+      return ask(content)
+    }))
+  document.title = 'LLM Council'
+}
+
+function showNotFound(text = 'This conversation does not exist, or it is not yours.') {
+  state.current = null
+  renderList()
+  $('#main').replaceChildren(
+    h('header', { className: 'main-header' }, menuButton(), h('h2', {}, 'Not found')),
+    h('section', { className: 'not-found', role: 'alert' }, h('p', {}, text), h('a', { href: '/', 'data-link': true }, 'Back to the start')))
+  document.title = 'Not found · LLM Council'
+}
+
+function renderMessages() {
+  const list = $('#messages')
+  if (!list || !state.current) return
+  list.replaceChildren(...state.current.messages.map(messageView))
+  if (state.current.messages.length === 0) list.append(h('p', { className: 'empty' }, 'No messages yet: ask the council below.'))
+}
+
+async function showConversation(id) {
+  $('#main').replaceChildren(h('p', { className: 'progress' }, 'Loading…'))
+  let conversation
+  try {
+    conversation = await api.get(id)
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 400)) return showNotFound()
+    $('#main').replaceChildren(h('p', { className: 'error', role: 'alert' }, describe(error)))
+    return
+  }
+  state.current = conversation
+  renderList()
+  $('#main').replaceChildren(
+    h('header', { className: 'main-header' }, menuButton(), h('h2', { id: 'conversation-title' }, conversation.title)),
+    h('div', { id: 'messages', className: 'messages', 'aria-live': 'polite' }),
+    composer(ask))
+  document.title = `${conversation.title} · LLM Council`
+  renderMessages()
+  $('#main').focus({ preventScroll: true })
+}
+
+/** Sends a question over the stream and shows each stage as it arrives. */
+async function ask(content) {
+  const conversation = state.current
+  if (!conversation) return false
+  const pending = { role: 'assistant', stage1: null, stage2: null, stage3: null, metadata: null, pending: { stage: 1 } }
+  conversation.messages.push({ role: 'user', content }, pending)
+  renderMessages()
+  const still = () => state.current === conversation
+  try {
+    await api.ask(conversation.id, content, (event) => {
+      switch (event.type) {
+        case 'stage1_start': pending.pending = { stage: 1 }; break
+        case 'stage1_complete': pending.stage1 = event.data; break
+        case 'stage2_start': pending.pending = { stage: 2 }; break
+        case 'stage2_complete': pending.stage2 = event.data; pending.metadata = event.metadata; break
+        case 'stage3_start': pending.pending = { stage: 3 }; break
+        case 'stage3_complete': pending.stage3 = event.data; pending.metadata = event.metadata; break
+        case 'title_complete':
+          conversation.title = event.data.title
+          upsertConversation({ id: conversation.id, title: event.data.title })
+          if (still()) renderHeader()
+          break
+        case 'complete': pending.pending = null; break
+        case 'error': pending.pending = null; pending.error = event.message; break
+      }
+      if (still()) renderMessages()
+    })
+    pending.pending = null
+    upsertConversation({ id: conversation.id, message_count: conversation.messages.length, updated_at: new Date().toISOString() }, { toTop: true })
+    return true
+  } catch (error) {
+    // Refused before anything ran: the question was not stored, so it goes back to the box.
+    conversation.messages.splice(-2, 2)
+    if (still()) {
+      renderMessages()
+      $('#messages').append(h('p', { className: 'error', role: 'alert' }, describe(error)))
+    }
+    return false
+  } finally {
+    refreshUsage()
+  }
+}
+
+// ---- routing --------------------------------------------------------------------------------
+
+async function route() {
+  document.body.classList.remove('sidebar-open')
+  const path = location.pathname
+  const match = /^\/c\/([^/]+)\/?$/.exec(path)
+  if (path === '/') return showHome()
+  if (match && UUID.test(match[1])) return showConversation(match[1].toLowerCase())
+  return showNotFound(match ? undefined : 'There is nothing at this address.')
+}
+
+async function navigate(path) {
+  if (path !== location.pathname) history.pushState({}, '', path)
+  await route()
+}
+
+document.addEventListener('click', (event) => {
+  const link = event.target.closest?.('a[data-link]')
+  if (!link || event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return
+  event.preventDefault()
+  navigate(link.getAttribute('href'))
+})
+window.addEventListener('popstate', route)
+
+$('#new-conversation').addEventListener('click', async () => {
+  try {
+    const created = await api.create()
+    upsertConversation(created, { toTop: true })
+    await navigate(`/c/${created.id}`)
+    $('#question')?.focus()
+  } catch (error) {
+    toast(describe(error))
+  }
+})
+
+for (const button of document.querySelectorAll('[data-filter]')) {
+  button.addEventListener('click', () => {
+    state.filter = button.dataset.filter
+    for (const other of document.querySelectorAll('[data-filter]')) other.setAttribute('aria-pressed', String(other === button))
+    loadConversations({ reset: true })
+  })
+}
+
+new IntersectionObserver((entries) => {
+  if (entries.some((entry) => entry.isIntersecting)) loadConversations()
+}).observe($('#list-sentinel'))
+
+loadConversations({ reset: true })
+refreshUsage()
+route()
