@@ -8,7 +8,9 @@ import type { Database } from './db/client.ts'
 import authPlugin from './plugins/auth.ts'
 import configPlugin from './plugins/config.ts'
 import dbPlugin from './plugins/db.ts'
+import docsPlugin from './plugins/docs.ts'
 import errorsPlugin from './plugins/errors.ts'
+import hardeningPlugin from './plugins/hardening.ts'
 import inputPlugin from './plugins/input.ts'
 import reposPlugin from './plugins/repos.ts'
 import securityPlugin from './plugins/security.ts'
@@ -68,6 +70,8 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
   await fastify.register(configPlugin, { config: options.config })
   await fastify.register(securityPlugin)
   await fastify.register(errorsPlugin)
+  await fastify.register(hardeningPlugin)
+  await fastify.register(docsPlugin)
   await fastify.register(inputPlugin)
   await fastify.register(dbPlugin, { database: options.database })
   await fastify.register(reposPlugin)

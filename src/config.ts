@@ -37,6 +37,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_MAX: Int(0, 600),
   CORS_ORIGINS: Type.Optional(Type.String()),
   SHUTDOWN_GRACE_MS: Int(0, 30000),
+  MAX_EVENT_LOOP_DELAY_MS: Int(0, 1000),
   AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('jwt'), Type.Literal('header')], { default: 'none' }),
   AUTH_JWT_SECRET: Type.Optional(Type.String()),
   AUTH_JWKS_URL: Type.Optional(Type.String()),
@@ -85,6 +86,8 @@ export interface Config {
   rateLimitMax: number
   corsOrigins: string[]
   shutdownGraceMs: number
+  /** Event-loop delay past which requests get 503 (0: never). */
+  maxEventLoopDelayMs: number
   auth:
     | { mode: 'none' }
     | { mode: 'header'; header: string }
@@ -138,6 +141,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     rateLimitMax: env.RATE_LIMIT_MAX,
     corsOrigins: splitList(env.CORS_ORIGINS),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     auth,
     adminToken: env.ADMIN_TOKEN || null,
     llm,

@@ -23,7 +23,9 @@ async function main(): Promise<void> {
     app.log.warn('LLM_PROVIDER=demo: no OPENROUTER_API_KEY, so the council answers with offline samples')
   }
 
-  closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
+  // Council runs get SHUTDOWN_GRACE_MS (see AskService.drain); the rest of closing gets a little more.
+  // A second signal exits at once.
+  closeWithGrace({ delay: config.shutdownGraceMs + 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info(`${signal}: shutting down`)
     await app.close()

@@ -4,11 +4,14 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import type { Config } from '../config.ts'
 import { lockDirectory } from './pglite-lock.ts'
+import { SlowQueryWatch } from './slow-queries.ts'
 import * as schema from './schema.ts'
 import type { Db } from './types.ts'
 
 export interface Database {
   db: Db
+  /** Set its reporter and threshold to hear of slow statements. */
+  slowQueries: SlowQueryWatch
   backend: 'postgres' | 'pglite'
   /** Where the data lives, safe to log: host and database name, or directory; never a password. */
   description: string
@@ -47,8 +50,11 @@ export function postgresClient(url: string, options: PoolOptions, max = options.
 
 export function openPostgres(url: string, options: PoolOptions): Database {
   const client = postgresClient(url, options)
+  const slowQueries = new SlowQueryWatch()
+  slowQueries.instrumentPostgres(client)
   return {
     db: drizzlePostgres(client, { schema }),
+    slowQueries,
     backend: 'postgres',
     description: describePostgresUrl(url),
     async ping() {
@@ -70,8 +76,11 @@ export async function openPglite(dir: string): Promise<Database> {
     release()
     throw error
   }
+  const slowQueries = new SlowQueryWatch()
+  slowQueries.instrumentPglite(client)
   return {
     db: drizzlePglite(client, { schema }),
+    slowQueries,
     backend: 'pglite',
     description: memory ? 'PGlite in memory' : `PGlite in ${dir}`,
     async ping() {

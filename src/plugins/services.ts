@@ -24,7 +24,10 @@ export default fp<ServicesOptions>(
         ? new DemoClient()
         : new OpenAiClient({ baseUrl: llm.baseUrl, apiKey: llm.apiKey, timeoutMs: llm.timeoutMs }))
     app.decorate('llmClient', client)
-    app.decorate('ask', new AskService({ ...app.repos, client, llm }))
+    const ask = new AskService({ ...app.repos, client, llm })
+    app.decorate('ask', ask)
+    // preClose runs as soon as shutdown starts: no new questions, running ones get the grace period.
+    app.addHook('preClose', async () => ask.drain(app.config.shutdownGraceMs, app.log))
   },
   { name: 'services', dependencies: ['config', 'repos'] }
 )

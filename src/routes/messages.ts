@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { badRequest } from '../errors.ts'
 import type { AskEvent } from '../services/ask.ts'
@@ -49,13 +50,15 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), request.log)
       reply.hijack()
       const res = reply.raw
+      // Hijacked: the headers hooks already set (security, CORS, request id) go out with the stream's.
       res.writeHead(200, {
+        ...reply.getHeaders(),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
         'x-request-id': request.id
-      })
+      } as OutgoingHttpHeaders)
       const open = () => !res.destroyed && !res.writableEnded
       // One write per event: clients that do not reassemble split events still read each whole.
       const send = (event: AskEvent | { type: 'error'; message: string }) => {
@@ -66,9 +69,11 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // A client that goes away does not stop the run: the answer is still stored.
         await run.finish(send)
       } catch (error) {
+        // 502 (no answer) and 503 (shutting down) say what happened; anything else is internal.
         const status = (error as { statusCode?: number }).statusCode
-        if (status !== 502) request.log.error({ err: error }, 'council run failed')
-        send({ type: 'error', message: status === 502 ? (error as Error).message : 'Internal Server Error' })
+        const told = status === 502 || status === 503
+        if (!told) request.log.error({ err: error }, 'council run failed')
+        send({ type: 'error', message: told ? (error as Error).message : 'Internal Server Error' })
       } finally {
         clearInterval(keepalive)
         if (open()) res.end()

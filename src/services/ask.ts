@@ -30,12 +30,36 @@ export interface AskRun {
  */
 export class AskService {
   #deps: AskDeps
+  #running = new Set<Promise<unknown>>()
+  // Aborted when shutdown's grace period runs out: model calls stop and runs end with an error.
+  #stop = new AbortController()
+  #draining = false
 
   constructor(deps: AskDeps) {
     this.#deps = deps
   }
 
+  /**
+   * Shutdown: no new questions; runs under way may finish within `graceMs`, after which they are
+   * stopped and end with "server shutting down" (their units given back). Resolves when none is left.
+   */
+  async drain(graceMs: number, log: FastifyBaseLogger): Promise<void> {
+    this.#draining = true
+    if (this.#running.size === 0) return
+    log.info(`waiting up to ${graceMs} ms for ${this.#running.size} council run(s) to finish`)
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)))
+    const outcome = await Promise.race([Promise.allSettled([...this.#running]), expired])
+    clearTimeout(timer)
+    if (outcome === 'expired') {
+      log.warn(`grace period over: stopping ${this.#running.size} council run(s)`)
+      this.#stop.abort()
+      await Promise.allSettled([...this.#running])
+    }
+  }
+
   async start(userId: string, conversationId: string, question: string, log: FastifyBaseLogger): Promise<AskRun> {
+    if (this.#draining) throw shuttingDown()
     const { conversations, messages, usage } = this.#deps
     if (!(await conversations.exists(userId, conversationId))) throw notFound('conversation not found')
     const unit = await usage.consume(userId)
@@ -57,13 +81,15 @@ export class AskService {
     }
     const isFirst = position === 0
     return {
-      finish: async (onEvent = () => {}) => {
-        try {
-          return await this.#finish(userId, conversationId, question, isFirst, onEvent, log)
-        } catch (error) {
+      finish: (onEvent = () => {}) => {
+        const run = this.#finish(userId, conversationId, question, isFirst, onEvent, log).catch(async (error: unknown) => {
           await refund()
-          throw error
-        }
+          throw this.#stop.signal.aborted ? shuttingDown() : error
+        })
+        this.#running.add(run)
+        const forget = () => this.#running.delete(run)
+        run.then(forget, forget)
+        return run
       }
     }
   }
@@ -77,7 +103,8 @@ export class AskService {
     log: FastifyBaseLogger
   ): Promise<CouncilAnswer> {
     const { conversations, messages, client, llm } = this.#deps
-    const title = isFirst ? generateTitle(question, client, llm.titleModel) : null
+    const signal = this.#stop.signal
+    const title = isFirst ? generateTitle(question, client, llm.titleModel, signal) : null
     const storeTitle = async () => {
       if (!title) return
       const { title: text, error } = await title
@@ -88,9 +115,9 @@ export class AskService {
 
     let answer: CouncilAnswer
     try {
-      answer = await runCouncil(question, { client, councilModels: llm.councilModels, chairmanModel: llm.chairmanModel, onEvent })
+      answer = await runCouncil(question, { client, councilModels: llm.councilModels, chairmanModel: llm.chairmanModel, onEvent, signal })
     } catch (error) {
-      if (!(error instanceof CouncilFailedError)) throw error
+      if (!(error instanceof CouncilFailedError) || signal.aborted) throw error
       logModelErrors(log, error.errors)
       await storeTitle()
       throw new HttpError(502, `The council could not answer: ${error.message}`, { body: { errors: error.errors } })
@@ -103,6 +130,8 @@ export class AskService {
     return answer
   }
 }
+
+const shuttingDown = () => new HttpError(503, 'server shutting down', { headers: { 'retry-after': '5' } })
 
 /** 429 with the figures and the seconds until a reset frees a unit. */
 export function limitReached({ usage, now }: ConsumeResult): HttpError {

@@ -1,0 +1,51 @@
+import cors from '@fastify/cors'
+import rateLimit from '@fastify/rate-limit'
+import underPressure from '@fastify/under-pressure'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { HttpError } from '../errors.ts'
+
+const isApi = (request: FastifyRequest) => request.url === '/api' || request.url.startsWith('/api/')
+
+/**
+ * What a server facing the internet needs besides the routes: per-IP rate limiting of the API
+ * (never of health checks), 503s while the event loop is saturated, and CORS for the origins allowed.
+ */
+export default fp(
+  async (app) => {
+    const { config } = app
+    if (config.corsOrigins.length > 0) {
+      await app.register(cors, {
+        origin: config.corsOrigins,
+        methods: ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE'],
+        allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+        exposedHeaders: ['x-next-cursor', 'x-request-id', 'retry-after'],
+        maxAge: 600
+      })
+    }
+
+    if (config.rateLimitMax > 0) {
+      await app.register(rateLimit, {
+        global: true,
+        max: config.rateLimitMax,
+        timeWindow: 60_000,
+        allowList: (request) => !isApi(request),
+        // No `usage` key: clients tell this per-IP limit from their own allowance.
+        errorResponseBuilder: (_request, context) =>
+          new HttpError(429, `rate limit exceeded: at most ${context.max} API requests a minute; retry in ${context.after}`)
+      })
+    }
+
+    if (config.maxEventLoopDelayMs > 0) {
+      await app.register(underPressure, {
+        maxEventLoopDelay: config.maxEventLoopDelayMs,
+        sampleInterval: Math.min(1000, Math.max(5, Math.floor(config.maxEventLoopDelayMs / 2))),
+        retryAfter: 10,
+        pressureHandler: () => {
+          throw new HttpError(503, 'server under pressure, try again shortly', { headers: { 'retry-after': '10' } })
+        }
+      })
+    }
+  },
+  { name: 'hardening', dependencies: ['config', 'errors'] }
+)

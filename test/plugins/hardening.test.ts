@@ -1,0 +1,93 @@
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.ts'
+import { BACKENDS, openTestDatabase } from '../helpers/db.ts'
+import { readStream } from '../helpers/sse.ts'
+
+for (const backend of BACKENDS) {
+  t.test(`${backend}: slow queries are logged with statement, duration and request id, never values`, async (t) => {
+    const database = await openTestDatabase(t, backend)
+    const { app, logs } = await buildTestApp(t, database, { SLOW_QUERY_MS: '0' })
+    const secret = 'my very private question about my health'
+    const created = await app.inject({ method: 'POST', url: '/api/conversations', headers: { 'x-request-id': 'req-slow-1' } })
+    const id = created.json().id
+    await app.inject({ method: 'PATCH', url: `/api/conversations/${id}/title`, payload: { title: secret }, headers: { 'x-request-id': 'req-slow-2' } })
+    const slow = logs.filter((line) => String(line.msg).startsWith('slow query'))
+    t.ok(slow.length >= 2)
+    const rename = slow.find((line) => line.reqId === 'req-slow-2')
+    t.match(rename, { level: 40, statement: /update "conversations" set "title" = \$1/, durationMs: Number })
+    t.ok(slow.some((line) => line.reqId === 'req-slow-1' && /insert into "conversations"/.test(String(line.statement))))
+    t.notMatch(JSON.stringify(logs), secret, 'no parameter value in any log line')
+  })
+}
+
+t.test('the per-IP rate limit: 429 on the API without usage, never on health checks', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app } = await buildTestApp(t, database, { RATE_LIMIT_MAX: '3' })
+  for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/conversations' })).statusCode, 200)
+  const limited = await app.inject({ url: '/api/conversations' })
+  t.equal(limited.statusCode, 429)
+  t.match(limited.json(), { statusCode: 429, error: 'Too Many Requests', message: /rate limit exceeded: at most 3 API requests a minute/, requestId: String })
+  t.notOk('usage' in limited.json(), 'no usage key: not the allowance')
+  t.ok(Number(limited.headers['retry-after']) > 0)
+  for (let i = 0; i < 10; i++) {
+    t.equal((await app.inject({ url: '/healthz' })).statusCode, 200)
+    t.equal((await app.inject({ url: '/readyz' })).statusCode, 200)
+  }
+  t.equal((await app.inject({ url: '/' })).statusCode, 200, 'the app page is not limited')
+  const other = await app.inject({ url: '/api/conversations', remoteAddress: '10.1.2.3' })
+  t.equal(other.statusCode, 200, 'per IP')
+})
+
+t.test('a saturated event loop gets 503s', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app } = await buildTestApp(t, database, { MAX_EVENT_LOOP_DELAY_MS: '100' })
+  // Opening the database blocked the loop too; wait until a calm sample has been taken.
+  let status = 0
+  for (let i = 0; i < 50 && status !== 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    status = (await app.inject({ url: '/api/usage' })).statusCode
+  }
+  t.equal(status, 200, 'a calm loop serves')
+  // Block the loop, let the monitor take its sample, ask again.
+  let res = await app.inject({ url: '/api/usage' })
+  for (let i = 0; i < 10 && res.statusCode !== 503; i++) {
+    const until = Date.now() + 400
+    while (Date.now() < until) {}
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    res = await app.inject({ url: '/api/usage' })
+  }
+  t.equal(res.statusCode, 503)
+  t.match(res.json(), { statusCode: 503, message: 'server under pressure, try again shortly', requestId: String })
+})
+
+t.test('CORS for the configured origins, exposing the cursor header, streams included', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app } = await buildTestApp(t, database, { CORS_ORIGINS: 'https://app.example.com', LLM_PROVIDER: 'demo' })
+  const preflight = await app.inject({ method: 'OPTIONS', url: '/api/conversations', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } })
+  t.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com')
+  const list = await app.inject({ url: '/api/conversations', headers: { origin: 'https://app.example.com' } })
+  t.match(list.headers['access-control-expose-headers'], /x-next-cursor/)
+  const stranger = await app.inject({ url: '/api/conversations', headers: { origin: 'https://evil.example' } })
+  t.notOk(stranger.headers['access-control-allow-origin'])
+  const id = (await app.inject({ method: 'POST', url: '/api/conversations' })).json().id
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'hi' }, { headers: { origin: 'https://app.example.com' } })
+  t.equal(stream.headers['access-control-allow-origin'], 'https://app.example.com', 'the stream carries CORS headers too')
+  t.ok(stream.headers['x-request-id'])
+  t.equal(stream.events.at(-1)?.type, 'complete')
+})
+
+t.test('OpenAPI document and Swagger UI', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app } = await buildTestApp(t, database)
+  const doc = (await app.inject({ url: '/docs/json' })).json()
+  t.equal(doc.openapi.slice(0, 1), '3')
+  for (const path of ['/api/conversations', '/api/conversations/{id}', '/api/conversations/{id}/message/stream', '/api/usage', '/api/admin/users/{userId}/tier', '/healthz', '/readyz']) {
+    t.ok(doc.paths[path], path)
+  }
+  t.notOk(doc.paths['/vendor/marked.js'], 'file routes are not part of the API')
+  t.ok(doc.paths['/api/conversations'].get.responses['200'])
+  const ui = await app.inject({ url: '/docs/' })
+  t.equal(ui.statusCode, 200)
+  t.match(ui.body, /Swagger UI/)
+})
