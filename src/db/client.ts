@@ -40,10 +40,12 @@ export function postgresClient(url: string, options: PoolOptions, max = options.
     connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
     idle_timeout: 60,
     onnotice: () => {},
+    // A transaction pooler (DB_PREPARE=false) refuses startup parameters it does not track, such as
+    // statement_timeout: set that on the database or role there (README, deployment).
     connection: {
       application_name: 'llm-council-server',
-      statement_timeout: options.statementTimeoutMs,
-      TimeZone: 'UTC'
+      TimeZone: 'UTC',
+      ...(options.prepare ? { statement_timeout: options.statementTimeoutMs } : {})
     }
   })
 }

@@ -5,18 +5,26 @@ import { logMigrationReport, migrateDatabase } from './migrate.ts'
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'CONNECT_TIMEOUT'])
 
+/** No connection could be made: the statement cannot have reached the database. */
 export function isUnreachable(error: unknown): boolean {
-  const code = (error as { code?: string } | null)?.code
-  return code !== undefined && UNREACHABLE.has(code)
+  for (let current = error, depth = 0; current && depth < 4; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = (current as { code?: string }).code
+    if (code !== undefined && UNREACHABLE.has(code)) return true
+  }
+  return false
 }
 
 // Connection-level failures from the driver or the server: the database is away, not the request bad.
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300)/
 const CONNECTION_LOST = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED'])
 
+/** Whether the database is away (not the query wrong); drizzle wraps driver errors, so causes count. */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return isUnreachable(error) || (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || CONNECTION_LOST.has(code)))
+  for (let current = error, depth = 0; current && depth < 4; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = (current as { code?: unknown }).code
+    if (isUnreachable(current) || (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || CONNECTION_LOST.has(code)))) return true
+  }
+  return false
 }
 
 /** Only the code and message of a driver error: never its options, which hold the connection string. */

@@ -3,6 +3,7 @@ import postgres from 'postgres'
 import type { Test } from 'tap'
 import { type Database, openPglite, openPostgres } from '../../src/db/client.ts'
 import { migrateDatabase } from '../../src/db/migrate.ts'
+import { hasPgbouncer, pgbouncer } from './pgbouncer.ts'
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL
 
@@ -14,10 +15,15 @@ export const POOL = {
   slowQueryMs: 1000
 }
 
-export type BackendName = 'pglite' | 'postgres'
+export type BackendName = 'pglite' | 'postgres' | 'pgbouncer'
 
-/** The backends every database test runs on: PGlite always, PostgreSQL when TEST_DATABASE_URL is set. */
-export const BACKENDS: BackendName[] = TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite']
+/**
+ * The backends every database test runs on: PGlite always; with TEST_DATABASE_URL, PostgreSQL, and
+ * PostgreSQL behind PgBouncer in transaction mode (DB_PREPARE=false) where pgbouncer is installed.
+ */
+export const BACKENDS: BackendName[] = TEST_DATABASE_URL
+  ? ['pglite', 'postgres', ...(hasPgbouncer ? (['pgbouncer'] as const) : [])]
+  : ['pglite']
 
 /** A fresh, empty PostgreSQL database of this test's own; dropped at teardown. Returns its URL. */
 export async function createPostgresDatabase(t: Test): Promise<string> {
@@ -43,7 +49,10 @@ export async function openTestDatabase(t: Test, backend: BackendName): Promise<D
     return database
   }
   const url = await createPostgresDatabase(t)
-  const database = openPostgres(url, POOL)
+  // Behind a transaction pooler: no prepared statements, migrations over the direct URL.
+  const pooled = new URL(url)
+  if (backend === 'pgbouncer') pooled.port = String((await pgbouncer(url)).port)
+  const database = openPostgres(pooled.toString(), backend === 'pgbouncer' ? { ...POOL, prepare: false } : POOL)
   await migrateDatabase(database, { migrationUrl: url, pool: POOL })
   // Registered after the drop above, so it runs first: close the pool, then drop.
   t.teardown(() => database.close())
