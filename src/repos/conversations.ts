@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, sql } from 'drizzle-orm'
 import { conversations, messages } from '../db/schema.ts'
-import { isoTimestamp } from '../db/sql.ts'
+import { isoTimestamp, queryRows } from '../db/sql.ts'
 import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../db/stages.ts'
 import type { Db } from '../db/types.ts'
 import { type RecencyCursor, encodeCursor } from './cursor.ts'
@@ -110,6 +110,33 @@ export class ConversationsRepo {
     ])
     if (!meta) return null
     return { ...meta, messages: rows.map(toStoredMessage) }
+  }
+
+  /**
+   * The same conversation as `get`, as JSON text built by the database in one statement: stage data
+   * goes out as stored, without being parsed into objects and serialised again (a 40-message
+   * conversation is ~400 KB). Null when it is not the user's.
+   */
+  async getJson(userId: string, id: string): Promise<string | null> {
+    const iso = (column: string) => sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
+    const [row] = await queryRows<{ body: string }>(
+      this.#db,
+      sql`select json_build_object(
+            'id', c.id, 'created_at', ${iso('c.created_at')}, 'updated_at', ${iso('c.updated_at')},
+            'title', c.title, 'message_count', c.message_count, 'starred', c.starred,
+            'messages', coalesce((
+              select json_agg(case when m.role = 'user'
+                then json_build_object('role', 'user', 'content', coalesce(m.content, ''), 'created_at', ${iso('m.created_at')})
+                else json_build_object('role', 'assistant', 'stage1', m.stage1, 'stage2', m.stage2, 'stage3', m.stage3,
+                                       'metadata', m.metadata, 'created_at', ${iso('m.created_at')})
+                end order by m.position)
+              from (select * from messages where conversation_id = c.id order by position limit ${MAX_MESSAGES_READ}) m
+            ), '[]'::json)
+          )::text as body
+          from conversations c
+         where c.id = ${id} and c.user_id = ${userId}`
+    )
+    return row?.body ?? null
   }
 
   async exists(userId: string, id: string): Promise<boolean> {

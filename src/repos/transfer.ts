@@ -70,12 +70,13 @@ export interface ExportUsage {
 }
 
 /** Messages from `from` on, as one JSON document that the database expands (one parameter, any size). */
-function messageRecords(messages: ImportMessage[], from = 0): string {
-  const rows = messages.slice(from).map((message, i) =>
-    message.role === 'user'
+function messageRecords(messages: ImportMessage[], from = 0, conversationId?: string): string {
+  const rows = messages.slice(from).map((message, i) => ({
+    ...(conversationId ? { conversation_id: conversationId } : {}),
+    ...(message.role === 'user'
       ? { position: from + i, role: 'user', content: message.content }
-      : { position: from + i, role: 'assistant', stage1: message.stage1, stage2: message.stage2, stage3: message.stage3, metadata: message.metadata }
-  )
+      : { position: from + i, role: 'assistant', stage1: message.stage1, stage2: message.stage2, stage3: message.stage3, metadata: message.metadata })
+  }))
   return toJsonb(rows)!
 }
 
@@ -96,6 +97,40 @@ export class TransferRepo {
 
   constructor(db: Db) {
     this.#db = db
+  }
+
+  /**
+   * Creates the conversations (each with all its messages) whose ids are free, in one statement: all
+   * of a conversation goes in or none of it. Returns the ids it created; the others already existed.
+   */
+  async createConversations(batch: ImportConversation[]): Promise<Set<string>> {
+    const conversations = toJsonb(
+      batch.map((c) => ({ id: c.id, user_id: c.userId, title: c.title, starred: c.starred, message_count: c.messages.length, created_at: c.createdAt }))
+    )
+    const messages = `[${batch.map((c) => messageRecords(c.messages, 0, c.id).slice(1, -1)).filter(Boolean).join(',')}]`
+    const rows = await queryRows<{ id: string }>(
+      this.#db,
+      sql`with input as (
+            select * from jsonb_to_recordset(${conversations}::jsonb)
+              as x(id uuid, user_id text, title text, starred boolean, message_count int, created_at timestamptz)
+          ), c as (
+            insert into conversations (id, user_id, title, starred, message_count, created_at, updated_at)
+            select id, user_id, coalesce(title, 'New Conversation'), coalesce(starred, false), message_count,
+                   coalesce(created_at, now()), coalesce(created_at, now())
+              from input
+            on conflict (id) do nothing
+            returning id, created_at
+          ), m as (
+            insert into messages (conversation_id, position, role, content, stage1, stage2, stage3, metadata, created_at)
+            select c.id, r.position, r.role, r.content, r.stage1, r.stage2, r.stage3, r.metadata, c.created_at
+              from c join jsonb_to_recordset(${messages}::jsonb)
+                as r(conversation_id uuid, position int, role text, content text, stage1 jsonb, stage2 jsonb, stage3 jsonb, metadata jsonb)
+                on r.conversation_id = c.id
+            returning 1
+          )
+          select c.id, (select count(*) from m) as messages from c`
+    )
+    return new Set(rows.map((row) => row.id))
   }
 
   /** Creates the conversation with all its messages, in one statement; null when its id already exists. */

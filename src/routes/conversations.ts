@@ -65,10 +65,12 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Conversation, ...errorResponses(400, 401, 404) }
       }
     },
-    async (request) => {
-      const conversation = await conversations.get(request.userId, request.params.id)
-      if (!conversation) throw conversationNotFound()
-      return conversation
+    async (request, reply) => {
+      // Built as JSON by the database and sent as it comes: a string with a JSON content type skips
+      // serialisation (the schema above still documents the shape).
+      const body = await conversations.getJson(request.userId, request.params.id)
+      if (body === null) throw conversationNotFound()
+      return reply.type('application/json; charset=utf-8').send(body as never)
     }
   )
 

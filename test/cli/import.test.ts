@@ -172,3 +172,20 @@ t.test('owners: flat files take --user, per-user folders their folder, files the
   t.same(owners.map((o) => o.user_id), ['carol', 'dave'])
   t.equal(relative(dir, join(nested, 'x.json')), 'conversations/carol/x.json')
 })
+
+t.test('a batch the database refuses falls back to one file at a time; duplicates in a batch', async (t) => {
+  for (const backend of ['pglite', ...(process.env.TEST_DATABASE_URL ? ['postgres'] : [])] as const) {
+    const database = await openTestDatabase(t, backend)
+    const dir = tmp(t, 'llmc-fallback-')
+    generateDataDir(dir, 30, { size: 300 })
+    const refused = { id: '11111111-1111-4111-8111-111111111111', created_at: '2025-01-01T00:00:00', title: 'bad', messages: [{ role: 'user', content: 'lone \ud800 surrogate' }] }
+    writeFileSync(join(dir, 'conversations', 'refused.json'), JSON.stringify(refused))
+    const original = JSON.parse(readFileSync(join(dir, 'conversations', readdirSync(join(dir, 'conversations'))[0]!), 'utf8'))
+    writeFileSync(join(dir, 'conversations', 'copy-of-first.json'), JSON.stringify(original))
+    const summary = await runImport(new TransferRepo(database.db), { paths: [dir], defaultUser: 'me' })
+    t.equal(summary.failures.length, 1, backend)
+    t.match(summary.failures[0], { path: /refused\.json$/, reason: /the database refused it/ })
+    t.equal(summary.conversationsCreated, 30, 'every other conversation went in')
+    t.equal(summary.conversationsUnchanged, 1, 'the duplicate found its twin')
+  }
+})

@@ -1,9 +1,12 @@
 import { promises as fs } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import { isDatabaseUnavailable } from '../../db/connect.ts'
-import type { ImportConversation, ImportUsage, TransferRepo } from '../../repos/transfer.ts'
+import type { ImportConversation, TransferRepo } from '../../repos/transfer.ts'
 import { type SourceFile, discover } from './discover.ts'
 import { BadFile, parseFile } from './parse.ts'
+
+// Conversations per statement: large enough to save round trips, small enough to keep memory flat.
+const BATCH = 25
 
 export interface ImportOptions {
   paths: string[]
@@ -73,20 +76,14 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
   const progress: ImportProgress = { filesDone: 0, filesTotal: files.length, conversations: 0, messages: 0 }
   const base = process.cwd()
 
-  const importConversation = async (file: SourceFile, c: ImportConversation) => {
-    summary.nulReplaced += c.nulReplaced
-    if (c.sourceId) summary.idMappings.push({ path: relative(base, file.path), sourceId: c.sourceId, id: c.id })
-    // Most files are new: try to create first (one statement), look the row up only when it exists.
-    const added = options.dryRun
-      ? (await repo.conversationState(c.id)) ? null : c.messages.length
-      : await repo.createConversation(c)
-    if (added !== null) {
-      summary.conversationsCreated++
-      summary.messagesAdded += added
-      progress.messages += added
-      return
-    }
-    // It exists: append what is new, change nothing else.
+  const created = (c: ImportConversation, added: number) => {
+    summary.conversationsCreated++
+    summary.messagesAdded += added
+    progress.messages += added
+  }
+
+  // It exists: append what the file has beyond the stored messages, change nothing else.
+  const updateExisting = async (c: ImportConversation) => {
     const state = (await repo.conversationState(c.id))!
     if (state.userId !== c.userId) throw new BadFile(`conversation ${c.id} already belongs to another user`)
     if (c.messages.length <= state.messageCount) {
@@ -99,27 +96,84 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     progress.messages += appended
   }
 
-  const importUsage = async (u: ImportUsage) => {
-    const created = options.dryRun ? !(await repo.hasUsage(u.userId)) : await repo.createUsage(u)
-    if (created) summary.usageCreated++
-    else summary.usageKept++
+  const fail = (file: SourceFile, error: unknown) => {
+    // A database that went away stops the run; anything else is this file's problem alone.
+    if (isDatabaseUnavailable(error)) throw error
+    const reason = error instanceof BadFile || isFileError(error) ? error.message : `the database refused it: ${(error as Error).message}`
+    summary.failures.push({ path: relative(base, file.path), reason })
+  }
+
+  const done = () => {
+    progress.filesDone++
+    options.onProgress?.(progress)
+  }
+
+  /** Per file: create, or else update; for a dry run and for what a batch could not create. */
+  const importOne = async (file: SourceFile, c: ImportConversation) => {
+    try {
+      const added = options.dryRun ? ((await repo.conversationState(c.id)) ? null : c.messages.length) : await repo.createConversation(c)
+      if (added !== null) created(c, added)
+      else await updateExisting(c)
+    } catch (error) {
+      fail(file, error)
+    }
+  }
+
+  // New conversations go in a batch at a time (one statement, each still all-or-nothing), which is
+  // most of the speed of a plain multi-row INSERT; the rest take the per-file path.
+  let pending: { file: SourceFile; c: ImportConversation }[] = []
+  const flush = async () => {
+    const batch = pending
+    pending = []
+    if (batch.length === 0) return
+    let ids: Set<string>
+    try {
+      ids = await repo.createConversations(batch.map((item) => item.c))
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw error
+      // One file the database refuses must not sink the others: go one by one.
+      for (const { file, c } of batch) {
+        await importOne(file, c)
+        done()
+      }
+      return
+    }
+    for (const { file, c } of batch) {
+      if (ids.has(c.id)) created(c, c.messages.length)
+      else await updateExisting(c).catch((error: unknown) => fail(file, error))
+      done()
+    }
   }
 
   const importFile = async (file: SourceFile) => {
+    let record
     try {
-      const record = parseFile(await fs.readFile(file.path, 'utf8'), file.owner ?? options.defaultUser)
-      if (record.kind === 'usage') await importUsage(record)
-      else await importConversation(file, record)
-      if (record.kind === 'conversation') progress.conversations++
+      record = parseFile(await fs.readFile(file.path, 'utf8'), file.owner ?? options.defaultUser)
     } catch (error) {
-      // A database that went away stops the run; anything else is this file's problem alone.
-      if (isDatabaseUnavailable(error)) throw error
-      const reason = error instanceof BadFile || isFileError(error) ? error.message : `the database refused it: ${(error as Error).message}`
-      summary.failures.push({ path: relative(base, file.path), reason })
-    } finally {
-      progress.filesDone++
-      options.onProgress?.(progress)
+      fail(file, error)
+      done()
+      return
     }
+    if (record.kind === 'conversation') {
+      progress.conversations++
+      summary.nulReplaced += record.nulReplaced
+      if (record.sourceId) summary.idMappings.push({ path: relative(base, file.path), sourceId: record.sourceId, id: record.id })
+      if (!options.dryRun) {
+        pending.push({ file, c: record })
+        if (pending.length >= BATCH) await flush()
+        return
+      }
+      await importOne(file, record)
+    } else {
+      try {
+        const createdRow = options.dryRun ? !(await repo.hasUsage(record.userId)) : await repo.createUsage(record)
+        if (createdRow) summary.usageCreated++
+        else summary.usageKept++
+      } catch (error) {
+        fail(file, error)
+      }
+    }
+    done()
   }
 
   // A fixed number of workers pulling from the list: files in memory at once never exceed it.
@@ -128,6 +182,7 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     while (next < files.length) await importFile(files[next++]!)
   }
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker))
+  await flush()
   return summary
 }
 

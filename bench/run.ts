@@ -1,0 +1,348 @@
+// npm run bench: the server against the ceilings of its own stack, measured side by side in one run.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import { runImport } from '../src/cli/import/importer.ts'
+import { type Database, openPglite, openPostgres } from '../src/db/client.ts'
+import { migrateDatabase } from '../src/db/migrate.ts'
+import * as schema from '../src/db/schema.ts'
+import type { Db } from '../src/db/types.ts'
+import { ConversationsRepo } from '../src/repos/conversations.ts'
+import { TransferRepo } from '../src/repos/transfer.ts'
+import { UsageRepo } from '../src/repos/usage.ts'
+import { parseUsageLimits } from '../src/config.ts'
+import { conversationFile, generateDataDir } from '../test/helpers/generate.ts'
+import { runScript, waitForOutput } from '../test/helpers/process.ts'
+import { type Measurement, http, inProcess, peakRss } from './measure.ts'
+
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const USER = 'bench-user'
+const HEADERS = { 'x-forwarded-user': USER }
+const POOL = { poolMax: 15, prepare: true, connectTimeoutMs: 5000, statementTimeoutMs: 30000, slowQueryMs: 100000 }
+const CONCURRENCY = [1, 32]
+const work = mkdtempSync(join(tmpdir(), 'llmc-bench-'))
+const rows: string[] = []
+const notes: string[] = []
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`)
+const f = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–')
+
+async function freshPostgres(name: string): Promise<string> {
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`drop database if exists "${name}" with (force)`)
+  await admin.unsafe(`create database "${name}"`)
+  await admin.end()
+  const url = new URL(ADMIN_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+async function dropPostgres(name: string): Promise<void> {
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`drop database if exists "${name}" with (force)`)
+  await admin.end()
+}
+
+/** Conversations `from`..`to`: one in ten is the bench user's (10,000 of 100,000), newest first by number. */
+async function seed(database: Database, from: number, to: number): Promise<void> {
+  await database.db.execute(sql`insert into conversations (user_id, title, message_count, starred, created_at, updated_at)
+    select case when g % 10 = 0 then ${USER} else 'user-' || (g % 900) end, 'Conversation ' || g, 0, g % 7 = 0,
+           now() - make_interval(secs => g), now() - make_interval(secs => g)
+      from generate_series(${from}::int, ${to}::int) g`)
+}
+
+/** The 40-message conversation `get` reads: 20 questions, 20 answers of four answers, four rankings, a synthesis (~10 KB each). */
+async function fortyMessages(database: Database): Promise<string> {
+  const file = conversationFile(7, 20, 10_000)
+  await new TransferRepo(database.db).createConversation({
+    kind: 'conversation', id: file.id, sourceId: null, userId: USER, title: file.title, starred: null,
+    createdAt: new Date().toISOString(), messages: file.messages as never, nulReplaced: 0
+  })
+  return file.id
+}
+
+/** The statements (text and parameters) a repository call sends, recorded at the driver. */
+async function captureQueries(url: string, action: (db: Db) => Promise<unknown>): Promise<{ text: string; params: unknown[] }[]> {
+  const recorder = postgres(url, { max: 2, onnotice: () => {} })
+  const unsafe = recorder.unsafe.bind(recorder)
+  const captured: { text: string; params: unknown[] }[] = []
+  recorder.unsafe = ((text: string, params: unknown[] = [], options?: object) => {
+    captured.push({ text, params })
+    return unsafe(text, params as never, options as never)
+  }) as typeof recorder.unsafe
+  await action(drizzle(recorder, { schema }) as unknown as Db)
+  await recorder.end()
+  return captured
+}
+
+/** Runs captured statements again, as they were, with `swap` values replaced (another user id, say). */
+function replay(client: postgres.Sql, statements: { text: string; params: unknown[] }[], swap: Record<string, unknown> = {}) {
+  return Promise.all(statements.map(({ text, params }) => client.unsafe(text, params.map((p) => (typeof p === 'string' && p in swap ? swap[p] : p)) as never)))
+}
+
+/** The address the server logs when it listens. */
+async function findBase(child: ReturnType<typeof runScript>): Promise<string> {
+  const line = await waitForOutput(child, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/, 120_000)
+  // Keep reading its log: a full pipe would block the server's writes and stall it.
+  child.stdout!.resume()
+  return /http:\/\/127\.0\.0\.1:\d+/.exec(line)![0]
+}
+
+function row(cells: (string | number)[]): void {
+  rows.push(`| ${cells.join(' | ')} |`)
+}
+
+async function fakeLlm(): Promise<{ url: string; close: () => void }> {
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (chunk) => (body += chunk))
+    req.on('end', () => {
+      const prompt = (JSON.parse(body).messages?.at(-1)?.content ?? '') as string
+      const content = prompt.includes('FINAL RANKING:') ? 'Fine.\n\nFINAL RANKING:\n1. Response A\n2. Response B' : 'An answer.'
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content } }] }))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, close: () => server.close() }
+}
+
+async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
+  log(`${kind}: seeding`)
+  const name = `llmc_bench_${process.pid}`
+  const url = kind === 'postgres' ? await freshPostgres(name) : ''
+  const dir = join(work, 'pglite')
+  const database = kind === 'postgres' ? openPostgres(url, POOL) : await openPglite(dir)
+  await migrateDatabase(database, { migrationUrl: url, pool: POOL })
+  const getId = await fortyMessages(database)
+  const repo = new ConversationsRepo(database.db)
+
+  // Scale: the same reads at 1,000 and at 100,000 stored conversations.
+  await seed(database, 1, 1_000)
+  const scaleSmall = {
+    list: await inProcess(() => repo.list(USER, { limit: 50 }), 1, SECONDS),
+    get: await inProcess(() => repo.get(USER, getId), 1, SECONDS)
+  }
+  await seed(database, 1_001, 100_000)
+  await database.db.execute(sql`analyze`)
+  const scaleLarge = {
+    list: await inProcess(() => repo.list(USER, { limit: 50 }), 1, SECONDS),
+    get: await inProcess(() => repo.get(USER, getId), 1, SECONDS)
+  }
+
+  // The database ceiling: postgres.js running the repositories' own statements (PostgreSQL only).
+  const limits = parseUsageLimits('free:unlimited')
+  const listSql = kind === 'postgres' ? await captureQueries(url, (db) => new ConversationsRepo(db).list(USER, { limit: 50 })) : []
+  const getSql = kind === 'postgres' ? await captureQueries(url, (db) => new ConversationsRepo(db).get(USER, getId)) : []
+  const consumeSql = kind === 'postgres' ? await captureQueries(url, (db) => new UsageRepo(db, limits).consume('capture-user')) : []
+  const listPage = await repo.list(USER, { limit: 50 })
+  const conversation = await repo.get(USER, getId)
+  await database.close()
+
+  const raw = kind === 'postgres' ? postgres(url, { max: POOL.poolMax, prepare: true, onnotice: () => {} }) : null
+  const rawList = (c: number) => inProcess(() => replay(raw!, listSql), c, SECONDS)
+  const rawGet = (c: number) => inProcess(() => replay(raw!, getSql), c, SECONDS)
+
+  // The HTTP ceiling: a bare Fastify route serving the same bytes from memory, in its own process.
+  const bodiesFile = join(work, 'bodies.json')
+  writeFileSync(bodiesFile, JSON.stringify({ '/list': JSON.stringify(listPage.items), '/get': JSON.stringify(conversation) }))
+  const bare = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'bare-server.ts'), bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const bareBase = await waitForOutput(bare, /listening (http:\/\/127\.0\.0\.1:\d+)/).then((line) => /http:\/\/127\.0\.0\.1:\d+/.exec(line)![0])
+
+  log(`${kind}: starting the server`)
+  const server = runScript('src/server.ts', {
+    PORT: '0', AUTH_MODE: 'header', RATE_LIMIT_MAX: '0', MAX_EVENT_LOOP_DELAY_MS: '0', LOG_LEVEL: 'info',
+    USAGE_LIMITS: 'free:unlimited', LLM_BASE_URL: llmUrl, COUNCIL_MODELS: 'b/one,b/two,b/three,b/four', CHAIRMAN_MODEL: 'b/chair', TITLE_MODEL: 'b/title',
+    ...(kind === 'postgres' ? { DATABASE_URL: url } : { PGLITE_DIR: dir })
+  })
+  const base = await findBase(server)
+  const councilIds: string[] = []
+  for (let i = 0; i < 200; i++) {
+    const res = await fetch(`${base}/api/conversations`, { method: 'POST', headers: HEADERS })
+    councilIds.push((await res.json()).id)
+  }
+
+  const results: Record<string, { app: Measurement; db?: Measurement; http?: Measurement }> = {}
+  for (const c of CONCURRENCY) {
+    log(`${kind}: ${c} connection(s)`)
+    results[`list 50 conversations@${c}`] = {
+      app: await http({ url: `${base}/api/conversations?limit=50`, connections: c, seconds: SECONDS, headers: HEADERS }),
+      db: raw ? await rawList(c) : undefined,
+      http: await http({ url: `${bareBase}/list`, connections: c, seconds: SECONDS })
+    }
+    results[`get a 40-message conversation@${c}`] = {
+      app: await http({ url: `${base}/api/conversations/${getId}`, connections: c, seconds: SECONDS, headers: HEADERS }),
+      db: raw ? await rawGet(c) : undefined,
+      http: await http({ url: `${bareBase}/get`, connections: c, seconds: SECONDS })
+    }
+    results[`create a conversation@${c}`] = {
+      app: await http({ url: `${base}/api/conversations`, method: 'POST', connections: c, seconds: SECONDS, headers: HEADERS })
+    }
+    results[`full council message (zero-delay models)@${c}`] = {
+      app: await http({
+        url: `${base}/api/conversations/${councilIds[0]}/message`, method: 'POST', connections: c, seconds: SECONDS,
+        headers: { ...HEADERS, 'content-type': 'application/json' }, body: JSON.stringify({ content: 'Which one?' }),
+        paths: councilIds.map((id) => `/api/conversations/${id}/message`)
+      })
+    }
+    if (raw) {
+      const usage = new UsageRepo(drizzle(raw, { schema }) as unknown as Db, limits)
+      results[`usage consume (repository, in-process)@${c}`] = {
+        app: await inProcess((i) => usage.consume(`consumer-${i % 500}`), c, SECONDS),
+        db: await inProcess((i) => replay(raw, consumeSql, { 'capture-user': `consumer-${i % 500}` }), c, SECONDS)
+      }
+    }
+  }
+  const serverRss = await peakRss(server.pid!)
+  server.kill('SIGTERM')
+  await server.done
+  bare.kill()
+  await raw?.end()
+  if (kind === 'postgres') await dropPostgres(name)
+  return { results, scaleSmall, scaleLarge, serverRss }
+}
+
+async function main() {
+  const llm = await fakeLlm()
+  const started = performance.now()
+  const pg = await benchBackend('postgres', llm.url)
+  const lite = await benchBackend('pglite', llm.url)
+  llm.close()
+
+  rows.push('| backend | scenario | conns | req/s | p50 ms | p99 ms | raw DB p50 ms | bare HTTP p50 ms | app ÷ (DB + HTTP) time | app ÷ lower ceiling req/s |')
+  rows.push('|---|---|---|---|---|---|---|---|---|---|')
+  for (const [kind, bench] of [['PostgreSQL', pg], ['PGlite', lite]] as const) {
+    for (const [key, r] of Object.entries(bench.results)) {
+      const [scenario, conns] = key.split('@')
+      const time = r.db && r.http ? r.app.mean / (r.db.mean + r.http.mean) : r.db ? r.app.mean / r.db.mean : Number.NaN
+      const ceiling = Math.min(r.db?.rps ?? Number.POSITIVE_INFINITY, r.http?.rps ?? Number.POSITIVE_INFINITY)
+      row([kind, scenario!, conns!, f(r.app.rps, 0), f(r.app.p50), f(r.app.p99), r.db ? f(r.db.p50, 2) : '–', r.http ? f(r.http.p50, 2) : '–',
+        f(time, 2), Number.isFinite(ceiling) ? f(r.app.rps / ceiling, 2) : '–'])
+      if (r.app.errors > 0) notes.push(`${kind} ${key}: ${r.app.errors} errors`)
+    }
+  }
+
+  const scale = ['', '| backend | read | p50 at 1,000 stored | p50 at 100,000 stored | ratio |', '|---|---|---|---|---|']
+  for (const [kind, bench] of [['PostgreSQL', pg], ['PGlite', lite]] as const) {
+    for (const read of ['list', 'get'] as const) {
+      scale.push(`| ${kind} | ${read} | ${f(bench.scaleSmall[read].p50, 2)} ms | ${f(bench.scaleLarge[read].p50, 2)} ms | ${f(bench.scaleLarge[read].p50 / bench.scaleSmall[read].p50, 2)} |`)
+    }
+  }
+
+  log('import and file-based listing')
+  const other = await importAndFiles(pg.results['list 50 conversations@1']!.app.p50, lite.results['list 50 conversations@1']!.app.p50)
+  const report = [
+    `# Benchmark (${new Date().toISOString().slice(0, 10)}, ${SECONDS} s per run, Node ${process.version})`,
+    '',
+    'Every ratio compares figures measured in this same run. Latencies are per request; "raw DB" runs the',
+    "repositories' own SQL through postgres.js at the same concurrency; \"bare HTTP\" is a bare Fastify route",
+    'serving the same response bytes from memory. Targets: list/get time ≤ 1.25 × (DB + HTTP); throughput at',
+    '32 connections ≥ 0.6 × the lower ceiling; 100,000 stored within 1.2 × of 1,000; import ≥ 0.5 × a plain',
+    'multi-row INSERT; ≥ 100 × faster than listing by reading every file.',
+    '',
+    ...rows,
+    ...scale,
+    '',
+    ...other,
+    '',
+    `Peak RSS of the server: PostgreSQL ${f(pg.serverRss, 0)} MB, PGlite ${f(lite.serverRss, 0)} MB.`,
+    ...(notes.length ? ['', 'Notes:', ...notes.map((n) => `- ${n}`)] : []),
+    '',
+    `Total bench time: ${f((performance.now() - started) / 1000, 0)} s.`
+  ].join('\n')
+  writeFileSync(join(import.meta.dirname, 'results.md'), `${report}\n`)
+  process.stdout.write(`${report}\n`)
+}
+
+async function importAndFiles(appListP50Pg: number, appListP50Lite: number): Promise<string[]> {
+  // Import throughput against a plain multi-row INSERT of the same rows.
+  const dataDir = join(work, 'import-data')
+  const messages = generateDataDir(dataDir, 2_000, { size: 10_000 })
+  const importName = `llmc_bench_import_${process.pid}`
+  const importUrl = await freshPostgres(importName)
+  const target = openPostgres(importUrl, POOL)
+  await migrateDatabase(target, { migrationUrl: importUrl, pool: POOL })
+  let t0 = performance.now()
+  const summary = await runImport(new TransferRepo(target.db), { paths: [dataDir], defaultUser: USER })
+  const importSeconds = (performance.now() - t0) / 1000
+  await target.close()
+  const plainName = `llmc_bench_plain_${process.pid}`
+  const plainUrl = await freshPostgres(plainName)
+  const plainDb = openPostgres(plainUrl, POOL)
+  await migrateDatabase(plainDb, { migrationUrl: plainUrl, pool: POOL })
+  await plainDb.close()
+  const plain = postgres(plainUrl, { max: POOL.poolMax, onnotice: () => {} })
+  const { readdirSync, readFileSync } = await import('node:fs')
+  t0 = performance.now()
+  const files = readdirSync(join(dataDir, 'conversations'))
+  for (let i = 0; i < files.length; i += 100) {
+    const batch = files.slice(i, i + 100).map((name) => JSON.parse(readFileSync(join(dataDir, 'conversations', name), 'utf8')))
+    await plain`insert into conversations ${plain(batch.map((c) => ({ id: c.id, user_id: USER, title: c.title, message_count: c.messages.length, created_at: `${c.created_at}Z`, updated_at: `${c.created_at}Z` })))}`
+    const messageRows = batch.flatMap((c) => c.messages.map((m: Record<string, unknown>, position: number) => ({
+      conversation_id: c.id, position, role: m.role, content: (m.content as string) ?? null,
+      stage1: m.stage1 ? plain.json(m.stage1 as never) : null, stage2: m.stage2 ? plain.json(m.stage2 as never) : null,
+      stage3: m.stage3 ? plain.json(m.stage3 as never) : null, metadata: m.metadata ? plain.json(m.metadata as never) : null
+    })))
+    await plain`insert into messages ${plain(messageRows)}`
+  }
+  const plainSeconds = (performance.now() - t0) / 1000
+  await plain.end()
+  await dropPostgres(importName)
+  await dropPostgres(plainName)
+
+  // Import memory: the CLI with a heap limit far below the data's size.
+  const { statSync } = await import('node:fs')
+  const dataBytes = readdirSync(join(dataDir, 'conversations')).reduce((sum, name) => sum + statSync(join(dataDir, 'conversations', name)).size, 0)
+  const memName = `llmc_bench_mem_${process.pid}`
+  const memUrl = await freshPostgres(memName)
+  const cli = spawn(process.execPath, ['--max-old-space-size=48', '--import', 'tsx', 'src/cli/import-json.ts', dataDir], {
+    cwd: join(import.meta.dirname, '..'), env: { ...process.env, DATABASE_URL: memUrl }, stdio: ['ignore', 'ignore', 'ignore']
+  })
+  let peak = 0
+  const sampler = setInterval(async () => (peak = Math.max(peak, await peakRss(cli.pid!))), 100)
+  const code = await new Promise<number | null>((resolve) => cli.on('close', resolve))
+  clearInterval(sampler)
+  await dropPostgres(memName)
+
+  // The old backend's listing: read and parse every conversation file, sort by date.
+  const filesDir = join(work, 'file-backend')
+  generateDataDir(filesDir, 10_000, { size: 2_000 })
+  const { readdir, readFile } = await import('node:fs/promises')
+  const listByFiles = async () => {
+    const names = await readdir(join(filesDir, 'conversations'))
+    const metas = []
+    for (const name of names) {
+      const data = JSON.parse(await readFile(join(filesDir, 'conversations', name), 'utf8'))
+      metas.push({ id: data.id, created_at: data.created_at, title: data.title, message_count: data.messages.length })
+    }
+    return metas.sort((a, b) => b.created_at.localeCompare(a.created_at))
+  }
+  const fileList = await inProcess(listByFiles, 1, Math.max(SECONDS, 3))
+
+  return [
+    '| import (2,000 conversations, ' + messages + ' messages, 10 KB answers) | seconds | conversations/s | messages/s |',
+    '|---|---|---|---|',
+    `| import-json (per-file statements, ${summary.files} files) | ${f(importSeconds, 2)} | ${f(2000 / importSeconds, 0)} | ${f(messages / importSeconds, 0)} |`,
+    `| plain multi-row INSERT (postgres.js, 100 conversations a batch) | ${f(plainSeconds, 2)} | ${f(2000 / plainSeconds, 0)} | ${f(messages / plainSeconds, 0)} |`,
+    `| ratio (import ÷ plain, throughput) | ${f(plainSeconds / importSeconds, 2)} | | |`,
+    '',
+    `Import with \`--max-old-space-size=48\` of ${f(dataBytes / 1024 / 1024, 0)} MB of JSON: exit ${code}, peak RSS ${f(peak, 0)} MB.`,
+    '',
+    `Listing 10,000 conversations the file-based way (read and parse every file): p50 ${f(fileList.p50, 0)} ms; ` +
+      `the server's list: ${f(appListP50Pg, 2)} ms on PostgreSQL (${f(fileList.p50 / appListP50Pg, 0)} × faster), ` +
+      `${f(appListP50Lite, 2)} ms on PGlite (${f(fileList.p50 / appListP50Lite, 0)} × faster).`
+  ]
+}
+
+try {
+  await main()
+} finally {
+  rmSync(work, { recursive: true, force: true })
+}
