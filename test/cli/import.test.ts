@@ -11,7 +11,7 @@ import { queryRows } from '../../src/db/sql.ts'
 import type { Db } from '../../src/db/types.ts'
 import { TransferRepo } from '../../src/repos/transfer.ts'
 import { ROOT } from '../helpers/process.ts'
-import { eachBackend, openTestDatabase } from '../helpers/db.ts'
+import { BACKENDS, eachBackend, openTestDatabase } from '../helpers/db.ts'
 import { generateDataDir } from '../helpers/generate.ts'
 
 const SAMPLES = join(ROOT, '../shared/samples/llm-council-data')
@@ -174,7 +174,7 @@ t.test('owners: flat files take --user, per-user folders their folder, files the
 })
 
 t.test('a batch the database refuses falls back to one file at a time; duplicates in a batch', async (t) => {
-  for (const backend of ['pglite', ...(process.env.TEST_DATABASE_URL ? ['postgres'] : [])] as const) {
+  for (const backend of BACKENDS.filter((b) => b !== 'pgbouncer')) {
     const database = await openTestDatabase(t, backend)
     const dir = tmp(t, 'llmc-fallback-')
     generateDataDir(dir, 30, { size: 300 })
