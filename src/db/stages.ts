@@ -35,3 +35,11 @@ export interface AssistantMetadata {
   chairman_fallback?: { failed_model: string; used_model: string }
   [key: string]: unknown
 }
+
+/** An assistant message's stored parts: what llm-council keeps for each answer. */
+export interface AssistantStages {
+  stage1: Stage1Result[] | null
+  stage2: Stage2Result[] | null
+  stage3: Stage3Result | null
+  metadata: AssistantMetadata | null
+}

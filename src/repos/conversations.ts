@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, sql } from 'drizzle-orm'
 import { conversations, messages } from '../db/schema.ts'
 import { isoTimestamp, queryRows } from '../db/sql.ts'
-import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../db/stages.ts'
+import type { AssistantStages } from '../db/stages.ts'
 import type { Db } from '../db/types.ts'
 import { type RecencyCursor, encodeCursor } from './cursor.ts'
 
@@ -16,14 +16,7 @@ export interface ConversationMeta {
 
 export type StoredMessage =
   | { role: 'user'; content: string; created_at: string }
-  | {
-      role: 'assistant'
-      stage1: Stage1Result[] | null
-      stage2: Stage2Result[] | null
-      stage3: Stage3Result | null
-      metadata: AssistantMetadata | null
-      created_at: string
-    }
+  | ({ role: 'assistant'; created_at: string } & AssistantStages)
 
 export interface Conversation extends ConversationMeta {
   messages: StoredMessage[]
@@ -174,15 +167,7 @@ export class ConversationsRepo {
   }
 }
 
-type MessageRow = {
-  role: 'user' | 'assistant'
-  content: string | null
-  stage1: Stage1Result[] | null
-  stage2: Stage2Result[] | null
-  stage3: Stage3Result | null
-  metadata: AssistantMetadata | null
-  created_at: string
-}
+type MessageRow = AssistantStages & { role: 'user' | 'assistant'; content: string | null; created_at: string }
 
 function toStoredMessage(row: MessageRow): StoredMessage {
   if (row.role === 'user') return { role: 'user', content: row.content ?? '', created_at: row.created_at }

@@ -1,18 +1,11 @@
 import { type SQL, sql } from 'drizzle-orm'
 import { toJsonb } from '../db/json.ts'
 import { isoTimestamp, queryRows } from '../db/sql.ts'
-import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../db/stages.ts'
+import type { AssistantStages } from '../db/stages.ts'
+import type { UsageFigures } from './usage.ts'
 import type { Db } from '../db/types.ts'
 
-export type ImportMessage =
-  | { role: 'user'; content: string }
-  | {
-      role: 'assistant'
-      stage1: Stage1Result[] | null
-      stage2: Stage2Result[] | null
-      stage3: Stage3Result | null
-      metadata: AssistantMetadata | null
-    }
+export type ImportMessage = { role: 'user'; content: string } | ({ role: 'assistant' } & AssistantStages)
 
 /** A conversation read from an llm-council file, checked and normalised. */
 export interface ImportConversation {
@@ -53,18 +46,11 @@ export interface ExportConversation {
   messages: ExportMessage[]
 }
 
-export type ExportMessage =
-  | { role: 'user'; content: string | null }
-  | { role: 'assistant'; stage1: Stage1Result[] | null; stage2: Stage2Result[] | null; stage3: Stage3Result | null; metadata: AssistantMetadata | null }
+export type ExportMessage = { role: 'user'; content: string | null } | ({ role: 'assistant' } & AssistantStages)
 
-export interface ExportUsage {
+/** A usage row as llm-council's usage files hold it (limits are the stored per-user overrides). */
+export type ExportUsage = Omit<UsageFigures, 'daily_resets_at' | 'monthly_resets_at'> & {
   user_id: string
-  tier: string
-  daily_used: number
-  daily_limit: number | null
-  monthly_used: number
-  monthly_limit: number | null
-  total_queries: number
   last_reset_daily: string
   last_reset_monthly: string
 }
