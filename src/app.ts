@@ -78,11 +78,12 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
   await fastify.register(configPlugin, { config: options.config })
   await fastify.register(securityPlugin)
   await fastify.register(errorsPlugin)
-  await fastify.register(hardeningPlugin)
   await fastify.register(docsPlugin)
   await fastify.register(inputPlugin)
   await fastify.register(dbPlugin, { database: options.database })
   await fastify.register(reposPlugin)
+  // After the database: opening PGlite blocks the event loop, which the load monitor must not count.
+  await fastify.register(hardeningPlugin)
   await fastify.register(authPlugin)
   await fastify.register(servicesPlugin, { llmClient: options.llmClient })
 

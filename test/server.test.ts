@@ -21,12 +21,15 @@ async function stop(child: ReturnType<typeof runScript>) {
 
 async function restartKeepsData(t: Test, env: Record<string, string>) {
   const first = await startServer(env)
-  const created = await (await fetch(`${first.base}/api/conversations`, { method: 'POST' })).json()
-  await fetch(`${first.base}/api/conversations/${created.id}/title`, {
+  const createdResponse = await fetch(`${first.base}/api/conversations`, { method: 'POST' })
+  t.equal(createdResponse.status, 200)
+  const created = await createdResponse.json()
+  const renamed = await fetch(`${first.base}/api/conversations/${created.id}/title`, {
     method: 'PATCH',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ title: 'survives restarts' })
   })
+  t.equal(renamed.status, 200, 'renamed')
   const firstExit = await stop(first.child)
   t.equal(firstExit.code, 0, 'SIGTERM exits 0')
   t.match(firstExit.stdout, /migrations: applied 1 \(0000_init\)/, 'first boot applies the migration')

@@ -9,7 +9,7 @@ import { POOL, TEST_DATABASE_URL, createPostgresDatabase } from '../helpers/db.t
 import { generateDataDir } from '../helpers/generate.ts'
 import { ROOT, runScript, waitForOutput } from '../helpers/process.ts'
 
-const SAMPLES = join(ROOT, '../shared/samples/llm-council-data')
+const SAMPLES = join(ROOT, 'test/fixtures/llm-council-data')
 
 function tmp(t: { teardown(fn: () => void): void }, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))

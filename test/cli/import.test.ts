@@ -14,7 +14,7 @@ import { ROOT } from '../helpers/process.ts'
 import { BACKENDS, eachBackend, openTestDatabase } from '../helpers/db.ts'
 import { generateDataDir } from '../helpers/generate.ts'
 
-const SAMPLES = join(ROOT, '../shared/samples/llm-council-data')
+const SAMPLES = join(ROOT, 'test/fixtures/llm-council-data')
 const BAD = ['conversations/3fb02620-447b-4277-ba12-a494b6ee647d.json', 'conversations/no-id-1.json']
 
 function tmp(t: { teardown(fn: () => void): void }, prefix: string): string {
@@ -114,6 +114,7 @@ await eachBackend(t, async (t, backend) => {
     await runImport(repo, { paths: [SAMPLES], defaultUser: 'me', backupDir })
     t.same(hashTree(join(backupDir, 'llm-council-data')), hashTree(SAMPLES), 'a byte-for-byte copy of every file')
     await t.rejects(runImport(repo, { paths: [SAMPLES], defaultUser: 'me', backupDir: join(SAMPLES, 'backup') }), /inside/)
+    t.throws(() => statSync(join(SAMPLES, 'backup')), 'a refused --backup creates nothing in the data')
   })
 
   t.test('import then export gives the same conversations', async (t) => {

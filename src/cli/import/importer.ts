@@ -42,12 +42,14 @@ export interface ImportSummary {
 
 /** Copies every source into `backupDir`, keeping each argument's own name and layout. */
 async function backup(paths: string[], backupDir: string): Promise<void> {
-  await fs.mkdir(backupDir, { recursive: true })
   const target = resolve(backupDir)
   for (const path of paths) {
     if (resolve(path) === target || target.startsWith(`${resolve(path)}/`)) {
       throw new Error(`--backup ${backupDir} is inside ${path}: choose a directory outside the data`)
     }
+  }
+  await fs.mkdir(backupDir, { recursive: true })
+  for (const path of paths) {
     await fs.cp(path, join(backupDir, basename(resolve(path))), { recursive: true, force: true, preserveTimestamps: true })
   }
 }
