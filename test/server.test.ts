@@ -22,8 +22,8 @@ async function stop(child: ReturnType<typeof runScript>) {
 async function restartKeepsData(t: Test, env: Record<string, string>) {
   const first = await startServer(env)
   const createdResponse = await fetch(`${first.base}/api/conversations`, { method: 'POST' })
-  t.equal(createdResponse.status, 200)
   const created = await createdResponse.json()
+  t.equal(createdResponse.status, 200, JSON.stringify(created))
   const renamed = await fetch(`${first.base}/api/conversations/${created.id}/title`, {
     method: 'PATCH',
     headers: { 'content-type': 'application/json' },

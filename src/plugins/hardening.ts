@@ -36,7 +36,9 @@ export default fp(
       })
     }
 
-    if (config.maxEventLoopDelayMs > 0) {
+    // The embedded database runs on the event loop itself: its queries are the "delay", so shedding
+    // load there would refuse the very work the loop is busy with. PostgreSQL only.
+    if (config.maxEventLoopDelayMs > 0 && app.database.backend === 'postgres') {
       await app.register(underPressure, {
         maxEventLoopDelay: config.maxEventLoopDelayMs,
         sampleInterval: Math.min(1000, Math.max(5, Math.floor(config.maxEventLoopDelayMs / 2))),
@@ -47,5 +49,5 @@ export default fp(
       })
     }
   },
-  { name: 'hardening', dependencies: ['config', 'errors'] }
+  { name: 'hardening', dependencies: ['config', 'errors', 'db'] }
 )
