@@ -1,7 +1,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
-import postgres from 'postgres'
+import postgres, { type Sql } from 'postgres'
 import type { Config } from '../config.ts'
 import { lockDirectory } from './pglite-lock.ts'
 import { SlowQueryWatch } from './slow-queries.ts'
@@ -50,8 +50,26 @@ export function postgresClient(url: string, options: PoolOptions, max = options.
   })
 }
 
+/**
+ * Statements with more parameters than this are multi-row inserts whose text changes with the batch
+ * size; preparing each of them would grow every connection's statement cache without bound.
+ */
+export const MAX_PREPARED_PARAMETERS = 64
+
+/**
+ * Drizzle asks postgres.js for a server-side prepared statement only for queries built with
+ * `.prepare(name)`, so every other query is parsed and planned again on each call. With DB_PREPARE on,
+ * the repositories' statements (a bounded set of texts) are prepared once per connection instead.
+ */
+function prepareRepeatedStatements(client: Sql): void {
+  const unsafe = client.unsafe.bind(client)
+  client.unsafe = ((query: string, parameters: unknown[] = [], queryOptions: { prepare?: boolean } = {}) =>
+    unsafe(query, parameters as never, { ...queryOptions, prepare: parameters.length <= MAX_PREPARED_PARAMETERS })) as Sql['unsafe']
+}
+
 export function openPostgres(url: string, options: PoolOptions): Database {
   const client = postgresClient(url, options)
+  if (options.prepare) prepareRepeatedStatements(client)
   const slowQueries = new SlowQueryWatch()
   slowQueries.instrumentPostgres(client)
   return {
