@@ -1,7 +1,6 @@
-import { and, asc, desc, eq, sql } from 'drizzle-orm'
-import { conversations, messages } from '../db/schema.ts'
+import { and, eq, sql } from 'drizzle-orm'
+import { conversations } from '../db/schema.ts'
 import { isoTimestamp, queryRows } from '../db/sql.ts'
-import type { AssistantStages } from '../db/stages.ts'
 import type { Db } from '../db/types.ts'
 import { type RecencyCursor, encodeCursor } from './cursor.ts'
 
@@ -12,14 +11,6 @@ export interface ConversationMeta {
   title: string
   message_count: number
   starred: boolean
-}
-
-export type StoredMessage =
-  | { role: 'user'; content: string; created_at: string }
-  | ({ role: 'assistant'; created_at: string } & AssistantStages)
-
-export interface Conversation extends ConversationMeta {
-  messages: StoredMessage[]
 }
 
 export interface ListOptions {
@@ -56,62 +47,45 @@ export class ConversationsRepo {
     return row!
   }
 
-  async list(userId: string, options: ListOptions): Promise<{ items: ConversationMeta[]; nextCursor: string | null }> {
+  /**
+   * One page, most recently active first, as JSON text built by the database: the rows go out without
+   * being parsed into objects and serialised again. The cursor names the last row when more follow.
+   */
+  async listJson(userId: string, options: ListOptions): Promise<{ body: string; nextCursor: string | null }> {
     const { limit, before, starred } = options
-    const rows = await this.#db
-      .select(metaColumns)
-      .from(conversations)
-      .where(
-        and(
-          eq(conversations.userId, userId),
-          starred === undefined ? undefined : eq(conversations.starred, starred),
-          before
-            ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${before.updatedAt}::timestamptz, ${before.id}::uuid)`
-            : undefined
-        )
-      )
-      .orderBy(desc(conversations.updatedAt), desc(conversations.id))
-      .limit(limit + 1)
-    const items = rows.slice(0, limit)
-    const last = items.at(-1)
-    const nextCursor = rows.length > limit && last ? encodeCursor({ updatedAt: last.updated_at, id: last.id }) : null
-    return { items, nextCursor }
-  }
-
-  async get(userId: string, id: string): Promise<Conversation | null> {
-    // Both reads go out at once; the join keeps the message read to the owner's conversation.
-    const [[meta], rows] = await Promise.all([
-      this.#db
-        .select(metaColumns)
-        .from(conversations)
-        .where(and(eq(conversations.id, id), eq(conversations.userId, userId))),
-      this.#db
-        .select({
-          role: messages.role,
-          content: messages.content,
-          stage1: messages.stage1,
-          stage2: messages.stage2,
-          stage3: messages.stage3,
-          metadata: messages.metadata,
-          created_at: isoTimestamp(messages.createdAt)
-        })
-        .from(messages)
-        .innerJoin(conversations, eq(conversations.id, messages.conversationId))
-        .where(and(eq(messages.conversationId, id), eq(conversations.userId, userId)))
-        .orderBy(asc(messages.position))
-        .limit(MAX_MESSAGES_READ)
-    ])
-    if (!meta) return null
-    return { ...meta, messages: rows.map(toStoredMessage) }
+    const filter = and(
+      eq(conversations.userId, userId),
+      starred === undefined ? undefined : eq(conversations.starred, starred),
+      before
+        ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${before.updatedAt}::timestamptz, ${before.id}::uuid)`
+        : undefined
+    )
+    const [row] = await queryRows<{ body: string; last_updated_at: string | null; last_id: string | null }>(
+      this.#db,
+      sql`select coalesce(json_agg(json_build_object(
+                   'id', p.id, 'created_at', ${isoTimestamp(sql.raw('p.created_at'))}, 'updated_at', p.updated_iso,
+                   'title', p.title, 'message_count', p.message_count, 'starred', p.starred) order by p.n)
+                 filter (where p.n <= ${limit}), '[]')::text as body,
+               min(p.updated_iso) filter (where p.n = ${limit} and p.more) as last_updated_at,
+               min(p.id::text) filter (where p.n = ${limit} and p.more) as last_id
+          from (select c.*, ${isoTimestamp(sql.raw('c.updated_at'))} as updated_iso,
+                       row_number() over (order by c.updated_at desc, c.id desc) as n,
+                       count(*) over () > ${limit} as more
+                  from (select * from ${conversations} where ${filter}
+                         order by ${conversations.updatedAt} desc, ${conversations.id} desc limit ${limit + 1}) c) p`
+    )
+    const { body, last_updated_at, last_id } = row!
+    const nextCursor = last_updated_at && last_id ? encodeCursor({ updatedAt: last_updated_at, id: last_id }) : null
+    return { body, nextCursor }
   }
 
   /**
-   * The same conversation as `get`, as JSON text built by the database in one statement: stage data
-   * goes out as stored, without being parsed into objects and serialised again (a 40-message
-   * conversation is ~400 KB). Null when it is not the user's.
+   * A conversation with its messages in order, as JSON text built by the database in one statement:
+   * stage data goes out as stored, without being parsed into objects and serialised again (a
+   * 40-message conversation is ~400 KB). Null when it is not the user's.
    */
   async getJson(userId: string, id: string): Promise<string | null> {
-    const iso = (column: string) => sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
+    const iso = (column: string) => isoTimestamp(sql.raw(column))
     const [row] = await queryRows<{ body: string }>(
       this.#db,
       sql`select json_build_object(
@@ -164,19 +138,5 @@ export class ConversationsRepo {
       .where(and(eq(conversations.id, id), eq(conversations.userId, userId)))
       .returning({ id: conversations.id })
     return rows.length > 0
-  }
-}
-
-type MessageRow = AssistantStages & { role: 'user' | 'assistant'; content: string | null; created_at: string }
-
-function toStoredMessage(row: MessageRow): StoredMessage {
-  if (row.role === 'user') return { role: 'user', content: row.content ?? '', created_at: row.created_at }
-  return {
-    role: 'assistant',
-    stage1: row.stage1,
-    stage2: row.stage2,
-    stage3: row.stage3,
-    metadata: row.metadata,
-    created_at: row.created_at
   }
 }

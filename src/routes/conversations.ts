@@ -35,9 +35,9 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { limit, before, starred } = request.query
       const cursor = before === undefined ? undefined : decodeCursor(before)
       if (cursor === null) throw badRequest('querystring/before is not a cursor this server gave out')
-      const page = await conversations.list(request.userId, { limit, before: cursor, starred })
+      const page = await conversations.listJson(request.userId, { limit, before: cursor, starred })
       if (page.nextCursor) reply.header('x-next-cursor', page.nextCursor)
-      return page.items
+      return reply.type('application/json; charset=utf-8').send(page.body as never)
     }
   )
 
