@@ -69,8 +69,9 @@ export const app = fp(appPlugin, { name: 'llm-council-server' })
 async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise<void> {
   fastify.setValidatorCompiler(validatorCompiler())
   fastify.addSchema(ErrorBody)
-  fastify.addHook('onSend', async (request, reply) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
 
 

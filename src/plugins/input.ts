@@ -27,11 +27,11 @@ export default fp(
       return parseJson(request, body as string, done)
     })
 
-    app.addHook('preValidation', async (request: FastifyRequest) => {
+    app.addHook('preValidation', (request: FastifyRequest, _reply, done) => {
       // No body at all reads as an empty object, so "POST with no body" and "POST {}" are one case.
       if (request.body === undefined && request.routeOptions.schema?.body) request.body = {}
       const found = findNul(request.body, 'body') ?? findNul(request.query, 'querystring')
-      if (found) throw badRequest(`${found} must not contain NUL characters`)
+      done(found ? badRequest(`${found} must not contain NUL characters`) : undefined)
     })
   },
   { name: 'input' }
