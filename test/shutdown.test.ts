@@ -31,7 +31,11 @@ async function scenario(t: Test, options: { chairmanDelayMs: number; graceMs: nu
   const base = /http:\/\/127\.0\.0\.1:\d+/.exec(line)![0]
   const id = (await (await fetch(`${base}/api/conversations`, { method: 'POST' })).json()).id
 
-  const stream = readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Will it finish?' })
+  // Handled from the start: a second signal can reset the connection before anything awaits it.
+  const events = readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Will it finish?' }).then(
+    (result) => result.events,
+    () => []
+  )
   // Signal once the chairman has been asked.
   while (!fake.requests.some((r) => r.model === 'm/chair')) await new Promise((resolve) => setTimeout(resolve, 20))
   for (let i = 0; i < options.signals; i++) {
@@ -39,13 +43,12 @@ async function scenario(t: Test, options: { chairmanDelayMs: number; graceMs: nu
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   const refused = await fetch(`${base}/api/conversations`).then((res) => res.status, () => 'refused')
-  const events = await stream.then((result) => result.events, () => [])
   const exit = await server.done
   const database = await openPglite(join(dir, 'pglite'))
   t.teardown(() => database.close())
   const stored = await queryRows<{ role: string }>(database.db, sql`select role from messages where conversation_id = ${id} order by position`)
   const [usage] = await queryRows<{ daily_used: number }>(database.db, sql`select daily_used from usage where user_id = 'local'`)
-  return { events, exit, stored: stored.map((m) => m.role), usage, refused }
+  return { events: await events, exit, stored: stored.map((m) => m.role), usage, refused }
 }
 
 t.test('SIGTERM during a council run: the run completes, its answer is stored, exit 0', async (t) => {
