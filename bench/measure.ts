@@ -20,23 +20,42 @@ export async function http(options: {
   paths?: string[]
 }): Promise<Measurement> {
   let next = 0
-  const result = await autocannon({
-    url: options.url,
-    connections: options.connections,
-    duration: options.seconds,
-    method: options.method ?? 'GET',
-    headers: options.headers,
-    body: options.body,
-    ...(options.paths
-      ? { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: options.paths![next++ % options.paths!.length]! }) }] }
-      : {})
+  // autocannon's own latency histogram counts whole milliseconds; its response events carry the exact time.
+  const latencies: number[] = []
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: options.url,
+        connections: options.connections,
+        duration: options.seconds,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        body: options.body,
+        ...(options.paths
+          ? { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: options.paths![next++ % options.paths!.length]! }) }] }
+          : {})
+      },
+      (error, finished) => (error ? reject(error) : resolve(finished))
+    )
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode < 300) latencies.push(responseTime)
+    })
   })
   return {
+    ...summarise(latencies, result.duration),
     rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    mean: result.latency.mean,
     errors: result.errors + result.non2xx + result.timeouts
+  }
+}
+
+function summarise(latencies: number[], seconds: number): Omit<Measurement, 'errors'> {
+  latencies.sort((a, b) => a - b)
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
+  return {
+    rps: latencies.length / seconds,
+    p50: at(0.5),
+    p99: at(0.99),
+    mean: latencies.reduce((sum, value) => sum + value, 0) / Math.max(1, latencies.length)
   }
 }
 
@@ -59,16 +78,7 @@ export async function inProcess(task: (i: number) => Promise<unknown>, concurren
   }
   const started = performance.now()
   await Promise.all(Array.from({ length: concurrency }, worker))
-  const elapsed = (performance.now() - started) / 1000
-  latencies.sort((a, b) => a - b)
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
-  return {
-    rps: latencies.length / elapsed,
-    p50: at(0.5),
-    p99: at(0.99),
-    mean: latencies.reduce((sum, value) => sum + value, 0) / Math.max(1, latencies.length),
-    errors
-  }
+  return { ...summarise(latencies, (performance.now() - started) / 1000), errors }
 }
 
 export async function peakRss(pid: number): Promise<number> {
