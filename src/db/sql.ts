@@ -1,4 +1,7 @@
-import { type SQL, type SQLWrapper, sql } from 'drizzle-orm'
+import type { PGlite } from '@electric-sql/pglite'
+import { type SQL, type SQLWrapper, fillPlaceholders, sql } from 'drizzle-orm'
+import { PgDialect } from 'drizzle-orm/pg-core'
+import type { Sql } from 'postgres'
 import type { Db } from './types.ts'
 
 /** A timestamptz as ISO-8601 UTC with microseconds, formatted by the database (exact, so usable in cursors). */
@@ -9,4 +12,35 @@ export const isoTimestamp = (column: SQLWrapper) =>
 export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
+}
+
+const dialect = new PgDialect()
+
+/** A statement compiled once: its text, and parameters that may be `sql.placeholder`s filled per call. */
+export interface Statement {
+  sql: string
+  params: unknown[]
+}
+
+/** Compiles a query once, so that a hot path does not build the same SQL text on every call. */
+export const compile = (query: SQL): Statement => dialect.sqlToQuery(query)
+
+/**
+ * The first row of a statement whose columns are text, as the bytes PostgreSQL sent (postgres.js) or
+ * as strings (PGlite). JSON built by the database then goes out as it came in, without being decoded
+ * and encoded again; undefined when there is no row. Runs on the database's own client (not in a
+ * transaction), through its prepared-statement and slow-query wrappers.
+ */
+export async function queryRawRow(db: Db, statement: Statement, values: Record<string, unknown> = {}): Promise<(Buffer | string | null)[] | undefined> {
+  const client = (db as { $client?: unknown }).$client
+  const params = fillPlaceholders(statement.params, values)
+  if (typeof client === 'function' && 'unsafe' in client) {
+    const rows = await (client as Sql).unsafe(statement.sql, params as never[]).raw()
+    return rows[0] as (Buffer | null)[] | undefined
+  }
+  if (client && typeof client === 'object' && 'query' in client) {
+    const { rows } = await (client as PGlite).query<(string | null)[]>(statement.sql, params, { rowMode: 'array' })
+    return rows[0]
+  }
+  throw new Error('queryRawRow needs a database opened by src/db/client.ts')
 }

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { conversations } from '../db/schema.ts'
-import { isoTimestamp, queryRows } from '../db/sql.ts'
+import { type Statement, compile, isoTimestamp, queryRawRow } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
 import { type RecencyCursor, encodeCursor } from './cursor.ts'
 
@@ -12,6 +12,9 @@ export interface ConversationMeta {
   message_count: number
   starred: boolean
 }
+
+/** JSON text for a response body: the bytes PostgreSQL sent, or a string from PGlite. */
+export type JsonBody = Buffer | string
 
 export interface ListOptions {
   limit: number
@@ -48,62 +51,33 @@ export class ConversationsRepo {
   }
 
   /**
-   * One page, most recently active first, as JSON text built by the database: the rows go out without
-   * being parsed into objects and serialised again. The cursor names the last row when more follow.
+   * One page, most recently active first, as JSON built by the database (bytes on PostgreSQL): the
+   * rows go out without being parsed into objects and serialised again. The cursor names the last row
+   * when more follow.
    */
-  async listJson(userId: string, options: ListOptions): Promise<{ body: string; nextCursor: string | null }> {
+  async listJson(userId: string, options: ListOptions): Promise<{ body: JsonBody; nextCursor: string | null }> {
     const { limit, before, starred } = options
-    const filter = and(
-      eq(conversations.userId, userId),
-      starred === undefined ? undefined : eq(conversations.starred, starred),
-      before
-        ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${before.updatedAt}::timestamptz, ${before.id}::uuid)`
-        : undefined
-    )
-    const [row] = await queryRows<{ body: string; last_updated_at: string | null; last_id: string | null }>(
-      this.#db,
-      sql`select coalesce(json_agg(json_build_object(
-                   'id', p.id, 'created_at', ${isoTimestamp(sql.raw('p.created_at'))}, 'updated_at', p.updated_iso,
-                   'title', p.title, 'message_count', p.message_count, 'starred', p.starred) order by p.n)
-                 filter (where p.n <= ${limit}), '[]')::text as body,
-               min(p.updated_iso) filter (where p.n = ${limit} and p.more) as last_updated_at,
-               min(p.id::text) filter (where p.n = ${limit} and p.more) as last_id
-          from (select c.*, ${isoTimestamp(sql.raw('c.updated_at'))} as updated_iso,
-                       row_number() over (order by c.updated_at desc, c.id desc) as n,
-                       count(*) over () > ${limit} as more
-                  from (select * from ${conversations} where ${filter}
-                         order by ${conversations.updatedAt} desc, ${conversations.id} desc limit ${limit + 1}) c) p`
-    )
-    const { body, last_updated_at, last_id } = row!
-    const nextCursor = last_updated_at && last_id ? encodeCursor({ updatedAt: last_updated_at, id: last_id }) : null
-    return { body, nextCursor }
+    const row = await queryRawRow(this.#db, listStatement(before !== undefined, starred !== undefined), {
+      userId,
+      limit,
+      fetch: limit + 1,
+      starred,
+      beforeUpdatedAt: before?.updatedAt,
+      beforeId: before?.id
+    })
+    const [body, lastUpdatedAt, lastId] = row!
+    const nextCursor = lastUpdatedAt && lastId ? encodeCursor({ updatedAt: lastUpdatedAt.toString(), id: lastId.toString() }) : null
+    return { body: body!, nextCursor }
   }
 
   /**
-   * A conversation with its messages in order, as JSON text built by the database in one statement:
-   * stage data goes out as stored, without being parsed into objects and serialised again (a
-   * 40-message conversation is ~400 KB). Null when it is not the user's.
+   * A conversation with its messages in order, as JSON built by the database in one statement (bytes
+   * on PostgreSQL): stage data goes out as stored, without being parsed into objects and serialised
+   * again (a 40-message conversation is ~400 KB). Null when it is not the user's.
    */
-  async getJson(userId: string, id: string): Promise<string | null> {
-    const iso = (column: string) => isoTimestamp(sql.raw(column))
-    const [row] = await queryRows<{ body: string }>(
-      this.#db,
-      sql`select json_build_object(
-            'id', c.id, 'created_at', ${iso('c.created_at')}, 'updated_at', ${iso('c.updated_at')},
-            'title', c.title, 'message_count', c.message_count, 'starred', c.starred,
-            'messages', coalesce((
-              select json_agg(case when m.role = 'user'
-                then json_build_object('role', 'user', 'content', coalesce(m.content, ''), 'created_at', ${iso('m.created_at')})
-                else json_build_object('role', 'assistant', 'stage1', m.stage1, 'stage2', m.stage2, 'stage3', m.stage3,
-                                       'metadata', m.metadata, 'created_at', ${iso('m.created_at')})
-                end order by m.position)
-              from (select * from messages where conversation_id = c.id order by position limit ${MAX_MESSAGES_READ}) m
-            ), '[]'::json)
-          )::text as body
-          from conversations c
-         where c.id = ${id} and c.user_id = ${userId}`
-    )
-    return row?.body ?? null
+  async getJson(userId: string, id: string): Promise<JsonBody | null> {
+    const row = await queryRawRow(this.#db, getStatement, { userId, id })
+    return row?.[0] ?? null
   }
 
   async exists(userId: string, id: string): Promise<boolean> {
@@ -140,3 +114,50 @@ export class ConversationsRepo {
     return rows.length > 0
   }
 }
+
+const iso = (column: string) => isoTimestamp(sql.raw(column))
+
+/** The list statement for each shape of filter, compiled once with placeholders. */
+const listStatements = new Map<string, Statement>()
+
+function listStatement(paged: boolean, byStar: boolean): Statement {
+  const key = `${paged}:${byStar}`
+  const cached = listStatements.get(key)
+  if (cached) return cached
+  const limit = sql.placeholder('limit')
+  const filter = and(
+    eq(conversations.userId, sql.placeholder('userId')),
+    byStar ? eq(conversations.starred, sql.placeholder('starred')) : undefined,
+    paged
+      ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${sql.placeholder('beforeUpdatedAt')}::timestamptz, ${sql.placeholder('beforeId')}::uuid)`
+      : undefined
+  )
+  const statement = compile(sql`select coalesce(json_agg(json_build_object(
+             'id', p.id, 'created_at', ${iso('p.created_at')}, 'updated_at', p.updated_iso,
+             'title', p.title, 'message_count', p.message_count, 'starred', p.starred) order by p.n)
+           filter (where p.n <= ${limit}), '[]')::text as body,
+         min(p.updated_iso) filter (where p.n = ${limit} and p.more) as last_updated_at,
+         min(p.id::text) filter (where p.n = ${limit} and p.more) as last_id
+    from (select c.*, ${iso('c.updated_at')} as updated_iso,
+                 row_number() over (order by c.updated_at desc, c.id desc) as n,
+                 count(*) over () > ${limit} as more
+            from (select * from ${conversations} where ${filter}
+                   order by ${conversations.updatedAt} desc, ${conversations.id} desc limit ${sql.placeholder('fetch')}) c) p`)
+  listStatements.set(key, statement)
+  return statement
+}
+
+const getStatement = compile(sql`select json_build_object(
+      'id', c.id, 'created_at', ${iso('c.created_at')}, 'updated_at', ${iso('c.updated_at')},
+      'title', c.title, 'message_count', c.message_count, 'starred', c.starred,
+      'messages', coalesce((
+        select json_agg(case when m.role = 'user'
+          then json_build_object('role', 'user', 'content', coalesce(m.content, ''), 'created_at', ${iso('m.created_at')})
+          else json_build_object('role', 'assistant', 'stage1', m.stage1, 'stage2', m.stage2, 'stage3', m.stage3,
+                                 'metadata', m.metadata, 'created_at', ${iso('m.created_at')})
+          end order by m.position)
+        from (select * from messages where conversation_id = c.id order by position limit ${sql.raw(String(MAX_MESSAGES_READ))}) m
+      ), '[]'::json)
+    )::text as body
+    from conversations c
+   where c.id = ${sql.placeholder('id')} and c.user_id = ${sql.placeholder('userId')}`)
