@@ -4,7 +4,7 @@ import { MAX_PREPARED_PARAMETERS, openPostgres } from '../../src/db/client.ts'
 import { queryRows } from '../../src/db/sql.ts'
 import { migrateDatabase } from '../../src/db/migrate.ts'
 import { ConversationsRepo } from '../../src/repos/conversations.ts'
-import { POOL, TEST_DATABASE_URL, createPostgresDatabase } from '../helpers/db.ts'
+import { POOL, TEST_DATABASE_URL, createPostgresDatabase, eachBackend, openTestDatabase } from '../helpers/db.ts'
 
 /** The statements the pool's one connection holds prepared (pg_prepared_statements is per session). */
 const preparedOn = async (database: ReturnType<typeof openPostgres>) =>
@@ -29,4 +29,17 @@ t.test('DB_PREPARE: the repositories\' statements are prepared once per connecti
   t.teardown(() => unprepared.close())
   await new ConversationsRepo(unprepared.db).listJson('alice', { limit: 50 })
   t.same(await preparedOn(unprepared), [], 'DB_PREPARE=false prepares nothing (transaction poolers)')
+})
+
+t.test('JSON reads come back as the bytes PostgreSQL sent (text on PGlite), the same document either way', async (t) => {
+  await eachBackend(t, async (t, backend) => {
+    const database = await openTestDatabase(t, backend)
+    const conversations = new ConversationsRepo(database.db)
+    const created = await conversations.create('alice', 'Bytes')
+    const body = await conversations.getJson('alice', created.id)
+    const page = await conversations.listJson('alice', { limit: 10 })
+    t.equal(Buffer.isBuffer(body), backend !== 'pglite', backend === 'pglite' ? 'a string from PGlite' : 'a Buffer from postgres.js')
+    t.match(JSON.parse(String(body)), { id: created.id, title: 'Bytes', messages: [] })
+    t.match(JSON.parse(String(page.body)), [{ id: created.id }])
+  })
 })
