@@ -190,3 +190,25 @@ t.test('a batch the database refuses falls back to one file at a time; duplicate
     t.equal(summary.conversationsUnchanged, 1, 'the duplicate found its twin')
   }
 })
+
+t.test('a database slower than the disk: one batch in flight at a time, so memory stays flat', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const dir = tmp(t, 'llmc-slow-db-')
+  generateDataDir(dir, 200, { size: 300 })
+  const repo = new TransferRepo(database.db)
+  let inFlight = 0
+  let most = 0
+  const create = repo.createConversations.bind(repo)
+  repo.createConversations = async (batch) => {
+    most = Math.max(most, ++inFlight)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    try {
+      return await create(batch)
+    } finally {
+      inFlight--
+    }
+  }
+  const summary = await runImport(repo, { paths: [dir], defaultUser: 'me', concurrency: 8 })
+  t.equal(summary.conversationsCreated, 200)
+  t.equal(most, 1, 'batches never overlap, however many workers read files')
+})

@@ -147,6 +147,11 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     }
   }
 
+  // One batch in flight at a time, and a worker that fills a batch waits for it: when the database is
+  // slower than the disk, memory stays at one batch plus what each worker holds, not a batch per worker.
+  let flushing = Promise.resolve()
+  const flushInTurn = () => (flushing = flushing.then(flush))
+
   const importFile = async (file: SourceFile) => {
     let record
     try {
@@ -162,7 +167,7 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
       if (record.sourceId) summary.idMappings.push({ path: relative(base, file.path), sourceId: record.sourceId, id: record.id })
       if (!options.dryRun) {
         pending.push({ file, c: record })
-        if (pending.length >= BATCH) await flush()
+        if (pending.length >= BATCH) await flushInTurn()
         return
       }
       await importOne(file, record)
@@ -184,7 +189,7 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     while (next < files.length) await importFile(files[next++]!)
   }
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker))
-  await flush()
+  await flushInTurn()
   return summary
 }
 
