@@ -281,7 +281,7 @@ async function main() {
     '',
     `Total bench time: ${f((performance.now() - started) / 1000, 0)} s.`
   ].join('\n')
-  writeFileSync(join(import.meta.dirname, 'results.md'), `${report}\n`)
+  writeFileSync(process.env.BENCH_RESULTS ?? join(import.meta.dirname, 'results.md'), `${report}\n`)
   process.stdout.write(`${report}\n`)
 }
 
@@ -329,11 +329,14 @@ async function importAndFiles(appListP50Pg: number, appListP50Lite: number): Pro
   const memName = `llmc_bench_mem_${process.pid}`
   const memUrl = await freshPostgres(memName)
   const cli = spawn(process.execPath, [`--max-old-space-size=${HEAP_MB}`, '--import', 'tsx', 'src/cli/import-json.ts', bigDir], {
-    cwd: join(import.meta.dirname, '..'), env: { ...process.env, DATABASE_URL: memUrl }, stdio: ['ignore', 'ignore', 'ignore']
+    cwd: join(import.meta.dirname, '..'), env: { ...process.env, DATABASE_URL: memUrl }, stdio: ['ignore', 'ignore', 'pipe']
   })
+  let cliErrors = ''
+  cli.stderr!.on('data', (chunk) => (cliErrors = (cliErrors + chunk).slice(-4000)))
   let peak = 0
   const sampler = setInterval(async () => (peak = Math.max(peak, await peakRss(cli.pid!))), 100)
-  const code = await new Promise<number | null>((resolve) => cli.on('close', resolve))
+  const exit = await new Promise<string>((resolve) => cli.on('close', (code, signal) => resolve(code === null ? `killed by ${signal}` : `exit ${code}`)))
+  if (exit !== 'exit 0') notes.push(`import with a ${HEAP_MB} MB heap: ${exit}: ${cliErrors.split('\n').filter((line) => /error/i.test(line)).slice(0, 3).join(' / ')}`)
   clearInterval(sampler)
   await dropPostgres(memName)
 
@@ -359,7 +362,7 @@ async function importAndFiles(appListP50Pg: number, appListP50Lite: number): Pro
     `| plain multi-row INSERT (postgres.js, 100 conversations a batch) | ${f(plainSeconds, 2)} | ${f(2000 / plainSeconds, 0)} | ${f(messages / plainSeconds, 0)} |`,
     `| ratio (import ÷ plain, throughput) | ${f(plainSeconds / importSeconds, 2)} | | |`,
     '',
-    `Import of ${f(dataBytes / 1024 / 1024, 0)} MB of JSON (4,000 conversations) with a ${HEAP_MB} MB heap (\`--max-old-space-size=${HEAP_MB}\`): exit ${code}, peak RSS ${f(peak, 0)} MB (the rest of RSS is Node itself and the code).`,
+    `Import of ${f(dataBytes / 1024 / 1024, 0)} MB of JSON (4,000 conversations) with a ${HEAP_MB} MB heap (\`--max-old-space-size=${HEAP_MB}\`): ${exit}, peak RSS ${f(peak, 0)} MB (the rest of RSS is Node itself and the code).`,
     '',
     `Listing 10,000 conversations the file-based way (read and parse every file): p50 ${f(fileList.p50, 0)} ms; ` +
       `the server's list: ${f(appListP50Pg, 2)} ms on PostgreSQL (${f(fileList.p50 / appListP50Pg, 0)} × faster), ` +

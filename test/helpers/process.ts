@@ -11,9 +11,17 @@ export interface Finished {
 }
 
 /** Runs a TypeScript entry point of the project (as `npm start` does) with exactly `env` on top of PATH. */
-export function runScript(script: string, env: Record<string, string>, args: string[] = []): ChildProcess & { done: Promise<Finished> } {
+export function runScript(
+  script: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  options: { untracked?: boolean } = {}
+): ChildProcess & { done: Promise<Finished> } {
   // node itself (not the tsx wrapper) so that the child's pid is the server's and signals reach it directly.
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  const command = [process.execPath, '--import', 'tsx', join(ROOT, script), ...args]
+  // `untracked`: through env(1), which drops the NODE_OPTIONS tap adds to every child it spawns.
+  const [file, ...rest] = options.untracked ? ['env', '-u', 'NODE_OPTIONS', ...command] : command
+  const child = spawn(file!, rest, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -1,0 +1,49 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import t from 'tap'
+import { TEST_DATABASE_URL } from '../helpers/db.ts'
+import { runScript } from '../helpers/process.ts'
+
+// A short run of the whole benchmark: every scenario reports, nothing fails, nothing is left behind.
+// It checks that the bench works, not how fast anything is.
+t.test('npm run bench: a short run reports every figure and drops its databases', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'llmc-bench-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const results = join(dir, 'results.md')
+  // Outside tap's process tracking: the loader and coverage it adds to NODE_OPTIONS would count against
+  // the 32 MB heap the bench gives its import.
+  const run = await runScript('bench/run.ts', { BENCH_DATABASE_URL: TEST_DATABASE_URL!, BENCH_SECONDS: '0.3', BENCH_RESULTS: results }, [], {
+    untracked: true
+  }).done
+  t.equal(run.code, 0, 'the bench exits 0', { stderr: run.stderr.slice(-2000) })
+  const report = readFileSync(results, 'utf8')
+  t.equal(run.stdout.trim(), report.trim(), 'the report printed is the report written')
+
+  const rows = report.split('\n').filter((line) => /^\| (PostgreSQL|PGlite) \| /.test(line))
+  const scenarios = ['list 50 conversations', 'get a 40-message conversation', 'create a conversation', 'full council message (zero-delay models)']
+  for (const backend of ['PostgreSQL', 'PGlite']) {
+    for (const conns of ['1', '32']) {
+      for (const scenario of scenarios) {
+        const row = rows.find((line) => line.startsWith(`| ${backend} | ${scenario} | ${conns} |`))
+        t.ok(row && Number(row.split('|')[4]) > 0, `${backend} ${scenario} at ${conns}: requests per second`)
+      }
+    }
+  }
+  for (const conns of ['1', '32']) {
+    const row = rows.find((line) => line.startsWith(`| PostgreSQL | list 50 conversations | ${conns} |`))!
+    const ratios = row.split('|').slice(9, 11).map(Number)
+    t.ok(ratios.every((ratio) => ratio > 0), `list at ${conns}: both ratios against the ceilings`)
+  }
+  t.equal(rows.filter((line) => / \| (list|get) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ \|$/.test(line)).length, 4, 'scale rows for both reads on both backends')
+  t.match(report, /\| ratio \(import ÷ plain, throughput\) \| [\d.]+ \|/)
+  t.match(report, /with a 32 MB heap \(`--max-old-space-size=32`\): exit 0, peak RSS \d+ MB/)
+  t.match(report, /Listing 10,000 conversations the file-based way .* \(\d+ × faster\)/)
+  t.notMatch(report, /Notes:/, 'no scenario had errors')
+
+  const admin = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} })
+  t.teardown(() => admin.end())
+  const left = await admin`select datname from pg_database where datname like 'llmc_bench%'`
+  t.same(left, [], 'every database the bench made is dropped')
+})
