@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { runImport } from '../src/cli/import/importer.ts'
-import { type Database, openPglite, openPostgres } from '../src/db/client.ts'
+import { type Database, openPglite, openPostgres, postgresClient } from '../src/db/client.ts'
 import { migrateDatabase } from '../src/db/migrate.ts'
 import * as schema from '../src/db/schema.ts'
 import type { Db } from '../src/db/types.ts'
@@ -158,7 +158,8 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
   const conversation = await repo.getJson(USER, getId)
   await database.close()
 
-  const raw = kind === 'postgres' ? postgres(url, { max: POOL.poolMax, prepare: true, onnotice: () => {} }) : null
+  // The same connection settings as the server's pool (time zone, generic plans), without its wrappers.
+  const raw = kind === 'postgres' ? postgresClient(url, POOL) : null
   // The consume path in-process, through the server's own client settings.
   const usageDatabase = kind === 'postgres' ? openPostgres(url, POOL) : null
   const rawList = (c: number) => inProcess(() => replay(raw!, listSql, { raw: true }), c, SECONDS)

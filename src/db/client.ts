@@ -45,7 +45,9 @@ export function postgresClient(url: string, options: PoolOptions, max = options.
     connection: {
       application_name: 'llm-council-server',
       TimeZone: 'UTC',
-      ...(options.prepare ? { statement_timeout: options.statementTimeoutMs } : {})
+      // Prepared statements keep one generic plan: every statement here finds its rows through a key
+      // or an index whose order it reads, so planning again on each call would buy nothing.
+      ...(options.prepare ? { statement_timeout: options.statementTimeoutMs, plan_cache_mode: 'force_generic_plan' } : {})
     }
   })
 }

@@ -29,6 +29,10 @@ t.test('DB_PREPARE: the repositories\' statements are prepared once per connecti
   t.teardown(() => unprepared.close())
   await new ConversationsRepo(unprepared.db).listJson('alice', { limit: 50 })
   t.same(await preparedOn(unprepared), [], 'DB_PREPARE=false prepares nothing (transaction poolers)')
+
+  const planMode = async (db: typeof database) => (await queryRows<{ plan_cache_mode: string }>(db.db, sql`show plan_cache_mode`))[0]!.plan_cache_mode
+  t.equal(await planMode(database), 'force_generic_plan', 'prepared statements are planned once, not on every call')
+  t.equal(await planMode(unprepared), 'auto', 'nothing sent as a startup parameter to a transaction pooler')
 })
 
 t.test('JSON reads come back as the bytes PostgreSQL sent (text on PGlite), the same document either way', async (t) => {
