@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Writable } from 'node:stream'
+import type { DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import fp from 'fastify-plugin'
@@ -46,7 +46,7 @@ class OneLinePerRequest extends LogController {
   override incomingRequest(): void {}
 }
 
-export function serverOptions(config: Config, logStream?: Writable): FastifyServerOptions {
+export function serverOptions(config: Config, logStream?: DestinationStream): FastifyServerOptions {
   return {
     logger: { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, stream: logStream },
     bodyLimit: config.bodyLimit,
@@ -102,7 +102,7 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
 }
 
 /** The Fastify instance the server listens with; tests build exactly this one. */
-export async function buildApp(options: AppOptions & { logStream?: Writable }): Promise<FastifyInstance> {
+export async function buildApp(options: AppOptions & { logStream?: DestinationStream }): Promise<FastifyInstance> {
   const fastify = Fastify(serverOptions(options.config, options.logStream)).withTypeProvider<TypeBoxTypeProvider>()
   await fastify.register(app, options)
   return fastify

@@ -1,4 +1,5 @@
 import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, loadDotEnv } from './config.ts'
 import { DirectoryInUseError } from './db/pglite-lock.ts'
@@ -18,7 +19,10 @@ async function main(): Promise<void> {
   } catch (error) {
     fatal(error)
   }
-  const app = await buildApp({ config }).catch(fatal)
+  // Log lines go to stdout without blocking the request that wrote them: while one write is under way
+  // the next lines gather and go out together (pino flushes what is left when the process exits).
+  const logStream = pino.destination({ dest: 1, sync: false })
+  const app = await buildApp({ config, logStream }).catch(fatal)
   if (config.llm.provider === 'demo') {
     app.log.warn('LLM_PROVIDER=demo: no OPENROUTER_API_KEY, so the council answers with offline samples')
   }
