@@ -28,6 +28,7 @@ const USER = 'bench-user'
 const HEADERS = { 'x-forwarded-user': USER }
 const POOL = { poolMax: 15, prepare: true, connectTimeoutMs: 5000, statementTimeoutMs: 30000, slowQueryMs: 100000 }
 const CONCURRENCY = [1, 32]
+const ROUNDS = 5
 const HEAP_MB = 32
 const work = mkdtempSync(join(tmpdir(), 'llmc-bench-'))
 const rows: string[] = []
@@ -97,6 +98,28 @@ function replay(client: postgres.Sql, statements: { text: string; params: unknow
   )
 }
 
+interface Round {
+  app: Measurement
+  db?: Measurement
+  http?: Measurement
+}
+
+/**
+ * The app and its ceilings in turn, ROUNDS times over SECONDS in all, so that a change in the shared
+ * machine's load falls on all three alike; the report takes medians over the rounds.
+ */
+async function sideBySide(runs: { [K in keyof Round]: ((seconds: number) => Promise<Measurement>) | undefined }): Promise<Round[]> {
+  const rounds: Round[] = []
+  const seconds = SECONDS / ROUNDS
+  for (let i = 0; i < ROUNDS; i++) rounds.push({ app: await runs.app!(seconds), db: await runs.db?.(seconds), http: await runs.http?.(seconds) })
+  return rounds
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)]!
+}
+
 /** The address the server logs when it listens. */
 async function findBase(child: ReturnType<typeof runScript>): Promise<string> {
   const line = await waitForOutput(child, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/, 120_000)
@@ -162,8 +185,8 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
   const raw = kind === 'postgres' ? postgresClient(url, POOL) : null
   // The consume path in-process, through the server's own client settings.
   const usageDatabase = kind === 'postgres' ? openPostgres(url, POOL) : null
-  const rawList = (c: number) => inProcess(() => replay(raw!, listSql, { raw: true }), c, SECONDS)
-  const rawGet = (c: number) => inProcess(() => replay(raw!, getSql, { raw: true }), c, SECONDS)
+  const rawList = (c: number) => (seconds: number) => inProcess(() => replay(raw!, listSql, { raw: true }), c, seconds)
+  const rawGet = (c: number) => (seconds: number) => inProcess(() => replay(raw!, getSql, { raw: true }), c, seconds)
 
   // The HTTP ceiling: a bare Fastify route serving the same bytes from memory, in its own process.
   const bodiesFile = join(work, 'bodies.json')
@@ -191,35 +214,35 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
   if (raw) await inProcess(() => Promise.all([replay(raw, listSql, { raw: true }), replay(raw, getSql, { raw: true })]), 32, 1)
   await http({ url: `${bareBase}/list`, connections: 32, seconds: 1 })
 
-  const results: Record<string, { app: Measurement; db?: Measurement; http?: Measurement }> = {}
+  const results: Record<string, Round[]> = {}
   for (const c of CONCURRENCY) {
     log(`${kind}: ${c} connection(s)`)
-    results[`list 50 conversations@${c}`] = {
-      app: await http({ url: `${base}/api/conversations?limit=50`, connections: c, seconds: SECONDS, headers: HEADERS }),
-      db: raw ? await rawList(c) : undefined,
-      http: await http({ url: `${bareBase}/list`, connections: c, seconds: SECONDS })
-    }
-    results[`get a 40-message conversation@${c}`] = {
-      app: await http({ url: `${base}/api/conversations/${getId}`, connections: c, seconds: SECONDS, headers: HEADERS }),
-      db: raw ? await rawGet(c) : undefined,
-      http: await http({ url: `${bareBase}/get`, connections: c, seconds: SECONDS })
-    }
-    results[`create a conversation@${c}`] = {
+    results[`list 50 conversations@${c}`] = await sideBySide({
+      app: (seconds) => http({ url: `${base}/api/conversations?limit=50`, connections: c, seconds, headers: HEADERS }),
+      db: raw ? rawList(c) : undefined,
+      http: (seconds) => http({ url: `${bareBase}/list`, connections: c, seconds })
+    })
+    results[`get a 40-message conversation@${c}`] = await sideBySide({
+      app: (seconds) => http({ url: `${base}/api/conversations/${getId}`, connections: c, seconds, headers: HEADERS }),
+      db: raw ? rawGet(c) : undefined,
+      http: (seconds) => http({ url: `${bareBase}/get`, connections: c, seconds })
+    })
+    results[`create a conversation@${c}`] = [{
       app: await http({ url: `${base}/api/conversations`, method: 'POST', connections: c, seconds: SECONDS, headers: HEADERS })
-    }
-    results[`full council message (zero-delay models)@${c}`] = {
+    }]
+    results[`full council message (zero-delay models)@${c}`] = [{
       app: await http({
         url: `${base}/api/conversations/${councilIds[0]}/message`, method: 'POST', connections: c, seconds: SECONDS,
         headers: { ...HEADERS, 'content-type': 'application/json' }, body: JSON.stringify({ content: 'Which one?' }),
         paths: councilIds.map((id) => `/api/conversations/${id}/message`)
       })
-    }
+    }]
     if (raw) {
       const usage = new UsageRepo(usageDatabase!.db, limits)
-      results[`usage consume (repository, in-process)@${c}`] = {
-        app: await inProcess((i) => usage.consume(`consumer-${i % 500}`), c, SECONDS),
-        db: await inProcess((i) => replay(raw, consumeSql, { swap: { 'capture-user': `consumer-${i % 500}` } }), c, SECONDS)
-      }
+      results[`usage consume (repository, in-process)@${c}`] = await sideBySide({
+        app: (seconds) => inProcess((i) => usage.consume(`consumer-${i % 500}`), c, seconds),
+        db: (seconds) => inProcess((i) => replay(raw, consumeSql, { swap: { 'capture-user': `consumer-${i % 500}` } }), c, seconds)
+      })
     }
   }
   const serverRss = await peakRss(server.pid!)
@@ -242,13 +265,18 @@ async function main() {
   rows.push('| backend | scenario | conns | req/s | p50 ms | p99 ms | raw DB p50 ms | bare HTTP p50 ms | app ÷ (DB + HTTP) time | app ÷ lower ceiling req/s |')
   rows.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const [kind, bench] of [['PostgreSQL', pg], ['PGlite', lite]] as const) {
-    for (const [key, r] of Object.entries(bench.results)) {
+    for (const [key, rounds] of Object.entries(bench.results)) {
       const [scenario, conns] = key.split('@')
-      const time = r.db && r.http ? r.app.mean / (r.db.mean + r.http.mean) : r.db ? r.app.mean / r.db.mean : Number.NaN
-      const ceiling = Math.min(r.db?.rps ?? Number.POSITIVE_INFINITY, r.http?.rps ?? Number.POSITIVE_INFINITY)
-      row([kind, scenario!, conns!, f(r.app.rps, 0), f(r.app.p50), f(r.app.p99), r.db ? f(r.db.p50, 2) : '–', r.http ? f(r.http.p50, 2) : '–',
-        f(time, 2), Number.isFinite(ceiling) ? f(r.app.rps / ceiling, 2) : '–'])
-      if (r.app.errors > 0) notes.push(`${kind} ${key}: ${r.app.errors} errors`)
+      const of = (pick: (r: Round) => number | undefined) => median(rounds.map(pick).filter((value): value is number => value !== undefined))
+      // No time ratio without the database ceiling (PGlite runs in the server's own process).
+      const time = of((r) => (r.db ? r.app.mean / (r.db.mean + (r.http?.mean ?? 0)) : undefined))
+      const ceiling = of((r) => (r.db || r.http ? r.app.rps / Math.min(r.db?.rps ?? Infinity, r.http?.rps ?? Infinity) : undefined))
+      const dbP50 = of((r) => r.db?.p50)
+      const httpP50 = of((r) => r.http?.p50)
+      row([kind, scenario!, conns!, f(of((r) => r.app.rps), 0), f(of((r) => r.app.p50)), f(of((r) => r.app.p99)),
+        f(dbP50, 2), f(httpP50, 2), f(time, 2), f(ceiling, 2)])
+      const errors = rounds.reduce((sum, r) => sum + r.app.errors, 0)
+      if (errors > 0) notes.push(`${kind} ${key}: ${errors} errors`)
     }
   }
 
@@ -260,14 +288,16 @@ async function main() {
   }
 
   log('import and file-based listing')
-  const other = await importAndFiles(pg.results['list 50 conversations@1']!.app.p50, lite.results['list 50 conversations@1']!.app.p50)
+  const listP50 = (bench: typeof pg) => median(bench.results['list 50 conversations@1']!.map((r) => r.app.p50))
+  const other = await importAndFiles(listP50(pg), listP50(lite))
   const report = [
     `# Benchmark (${new Date().toISOString().slice(0, 10)}, ${SECONDS} s per run, Node ${process.version})`,
     '',
     'Every ratio compares figures measured in this same run. Latencies are exact per-request times (p50, p99;',
     'the time ratio uses means); "raw DB" runs the repositories\' own statements through postgres.js at the same',
     'concurrency, prepared as the server prepares them; "bare HTTP" is a bare Fastify route serving the same',
-    'response bytes from memory. Every HTTP server was warmed up for a second first. The server runs with its',
+    `response bytes from memory. A scenario with ceilings runs in ${ROUNDS} rounds, the app and its ceilings in turn, and`,
+    'shows medians over the rounds. Every HTTP server was warmed up for a second first. The server runs with its',
     'rate limit and load shedding off (one client IP sends everything). Targets: list/get time ≤ 1.25 ×',
     '(DB + HTTP); throughput at 32 connections ≥ 0.6 × the lower ceiling; 100,000 stored within 1.2 × of',
     '1,000; import ≥ 0.5 × a plain multi-row INSERT; ≥ 100 × faster than listing by reading every file.',

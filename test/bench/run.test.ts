@@ -14,7 +14,7 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
   const results = join(dir, 'results.md')
   // Outside tap's process tracking: the loader and coverage it adds to NODE_OPTIONS would count against
   // the 32 MB heap the bench gives its import.
-  const run = await runScript('bench/run.ts', { BENCH_DATABASE_URL: TEST_DATABASE_URL!, BENCH_SECONDS: '0.3', BENCH_RESULTS: results }, [], {
+  const run = await runScript('bench/run.ts', { BENCH_DATABASE_URL: TEST_DATABASE_URL!, BENCH_SECONDS: '1', BENCH_RESULTS: results }, [], {
     untracked: true
   }).done
   t.equal(run.code, 0, 'the bench exits 0', { stderr: run.stderr.slice(-2000) })
