@@ -108,10 +108,12 @@ interface Round {
  * The app and its ceilings in turn, ROUNDS times over SECONDS in all, so that a change in the shared
  * machine's load falls on all three alike; the report takes medians over the rounds.
  */
-async function sideBySide(runs: { [K in keyof Round]: ((seconds: number) => Promise<Measurement>) | undefined }): Promise<Round[]> {
+type Run = (seconds: number) => Promise<Measurement>
+
+async function sideBySide(runs: { app: Run; db?: Run; http?: Run }): Promise<Round[]> {
   const rounds: Round[] = []
   const seconds = SECONDS / ROUNDS
-  for (let i = 0; i < ROUNDS; i++) rounds.push({ app: await runs.app!(seconds), db: await runs.db?.(seconds), http: await runs.http?.(seconds) })
+  for (let i = 0; i < ROUNDS; i++) rounds.push({ app: await runs.app(seconds), db: await runs.db?.(seconds), http: await runs.http?.(seconds) })
   return rounds
 }
 

@@ -6,7 +6,7 @@ import helmet, { type HelmetOptions } from 'helmet'
  * styles and requests are all same-origin files (no inline script), and model output, rendered as
  * sanitised markdown, can load images from https only.
  */
-export const helmetOptions: HelmetOptions = {
+const helmetOptions: HelmetOptions = {
   contentSecurityPolicy: {
     useDefaults: false,
     directives: {
@@ -27,7 +27,7 @@ export const helmetOptions: HelmetOptions = {
 }
 
 /** The headers helmet's middleware sets for `options`, by running it once against a recording response. */
-export function helmetHeaders(options: HelmetOptions): Record<string, string> {
+function helmetHeaders(options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}
   const response = {
     setHeader: (name: string, value: unknown) => (headers[name.toLowerCase()] = String(value)),

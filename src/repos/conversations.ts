@@ -117,6 +117,13 @@ export class ConversationsRepo {
 
 const iso = (column: string) => isoTimestamp(sql.raw(column))
 
+/** A conversation's metadata as `json_build_object` keys and values (the shape of `metaColumns`). */
+const metaFields = (alias: string) => {
+  const column = (name: string) => sql.raw(`${alias}.${name}`)
+  return sql`'id', ${column('id')}, 'created_at', ${iso(`${alias}.created_at`)}, 'updated_at', ${iso(`${alias}.updated_at`)},
+    'title', ${column('title')}, 'message_count', ${column('message_count')}, 'starred', ${column('starred')}`
+}
+
 /** The list statement for each shape of filter, compiled once with placeholders. */
 const listStatements = new Map<string, Statement>()
 
@@ -132,24 +139,19 @@ function listStatement(paged: boolean, byStar: boolean): Statement {
       ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${sql.placeholder('beforeUpdatedAt')}::timestamptz, ${sql.placeholder('beforeId')}::uuid)`
       : undefined
   )
-  const statement = compile(sql`select coalesce(json_agg(json_build_object(
-             'id', p.id, 'created_at', ${iso('p.created_at')}, 'updated_at', p.updated_iso,
-             'title', p.title, 'message_count', p.message_count, 'starred', p.starred) order by p.n)
-           filter (where p.n <= ${limit}), '[]')::text as body,
-         min(p.updated_iso) filter (where p.n = ${limit} and p.more) as last_updated_at,
+  // One row more than the page is read: when it exists, the page's last row is the next cursor.
+  const statement = compile(sql`select coalesce(json_agg(json_build_object(${metaFields('p')}) order by p.n)
+                           filter (where p.n <= ${limit}), '[]')::text as body,
+         min(${iso('p.updated_at')}) filter (where p.n = ${limit} and p.more) as last_updated_at,
          min(p.id::text) filter (where p.n = ${limit} and p.more) as last_id
-    from (select c.*, ${iso('c.updated_at')} as updated_iso,
-                 row_number() over (order by c.updated_at desc, c.id desc) as n,
-                 count(*) over () > ${limit} as more
+    from (select c.*, row_number() over (order by c.updated_at desc, c.id desc) as n, count(*) over () > ${limit} as more
             from (select * from ${conversations} where ${filter}
                    order by ${conversations.updatedAt} desc, ${conversations.id} desc limit ${sql.placeholder('fetch')}) c) p`)
   listStatements.set(key, statement)
   return statement
 }
 
-const getStatement = compile(sql`select json_build_object(
-      'id', c.id, 'created_at', ${iso('c.created_at')}, 'updated_at', ${iso('c.updated_at')},
-      'title', c.title, 'message_count', c.message_count, 'starred', c.starred,
+const getStatement = compile(sql`select json_build_object(${metaFields('c')},
       'messages', coalesce((
         select json_agg(case when m.role = 'user'
           then json_build_object('role', 'user', 'content', coalesce(m.content, ''), 'created_at', ${iso('m.created_at')})
