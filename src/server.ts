@@ -1,8 +1,8 @@
 import closeWithGrace from 'close-with-grace'
-import pino from 'pino'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, loadDotEnv } from './config.ts'
 import { DirectoryInUseError } from './db/pglite-lock.ts'
+import { turnBatchedDestination } from './log-destination.ts'
 
 /** Errors that are the operator's to fix: one clear line, no stack. */
 function fatal(error: unknown): never {
@@ -19,9 +19,8 @@ async function main(): Promise<void> {
   } catch (error) {
     fatal(error)
   }
-  // Log lines go to stdout without blocking the request that wrote them: while one write is under way
-  // the next lines gather and go out together (pino flushes what is left when the process exits).
-  const logStream = pino.destination({ dest: 1, sync: false })
+  // Log lines go to stdout in one write per turn of the event loop (see turnBatchedDestination).
+  const logStream = turnBatchedDestination(1)
   const app = await buildApp({ config, logStream }).catch(fatal)
   if (config.llm.provider === 'demo') {
     app.log.warn('LLM_PROVIDER=demo: no OPENROUTER_API_KEY, so the council answers with offline samples')
