@@ -102,6 +102,7 @@ interface Round {
   app: Measurement
   db?: Measurement
   http?: Measurement
+  least?: Measurement
 }
 
 /**
@@ -110,16 +111,27 @@ interface Round {
  */
 type Run = (seconds: number) => Promise<Measurement>
 
-async function sideBySide(runs: { app: Run; db?: Run; http?: Run }): Promise<Round[]> {
+async function sideBySide(runs: { app: Run; db?: Run; http?: Run; least?: Run }): Promise<Round[]> {
   const rounds: Round[] = []
   const seconds = SECONDS / ROUNDS
-  for (let i = 0; i < ROUNDS; i++) rounds.push({ app: await runs.app(seconds), db: await runs.db?.(seconds), http: await runs.http?.(seconds) })
+  for (let i = 0; i < ROUNDS; i++) {
+    rounds.push({ app: await runs.app(seconds), db: await runs.db?.(seconds), http: await runs.http?.(seconds), least: await runs.least?.(seconds) })
+  }
   return rounds
 }
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)]!
+}
+
+/** A helper HTTP server (bare-server.ts, least-server.ts) in its own process, given `setup` as a JSON file. */
+async function helperServer(script: string, setup: unknown): Promise<{ child: ReturnType<typeof spawn>; base: string }> {
+  const file = join(work, `${script}.json`)
+  writeFileSync(file, JSON.stringify(setup))
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script), file], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const line = await waitForOutput(child, /listening (http:\/\/127\.0\.0\.1:\d+)/)
+  return { child, base: /http:\/\/127\.0\.0\.1:\d+/.exec(line)![0] }
 }
 
 /** The address the server logs when it listens. */
@@ -191,10 +203,9 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
   const rawGet = (c: number) => (seconds: number) => inProcess(() => replay(raw!, getSql, { raw: true }), c, seconds)
 
   // The HTTP ceiling: a bare Fastify route serving the same bytes from memory, in its own process.
-  const bodiesFile = join(work, 'bodies.json')
-  writeFileSync(bodiesFile, JSON.stringify({ '/list': String(listPage.body), '/get': String(conversation) }))
-  const bare = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'bare-server.ts'), bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const bareBase = await waitForOutput(bare, /listening (http:\/\/127\.0\.0\.1:\d+)/).then((line) => /http:\/\/127\.0\.0\.1:\d+/.exec(line)![0])
+  const bare = await helperServer('bare-server.ts', { '/list': String(listPage.body), '/get': String(conversation) })
+  // The least server: bare Fastify and postgres.js running the same statements (PostgreSQL only).
+  const least = kind === 'postgres' ? await helperServer('least-server.ts', { url, pool: POOL, statements: { '/list': listSql[0], '/get': getSql[0] } }) : null
 
   log(`${kind}: starting the server`)
   const server = runScript('src/server.ts', {
@@ -214,7 +225,9 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
     await http({ url: `${base}${path}`, connections: 32, seconds: 1, headers: HEADERS })
   }
   if (raw) await inProcess(() => Promise.all([replay(raw, listSql, { raw: true }), replay(raw, getSql, { raw: true })]), 32, 1)
-  await http({ url: `${bareBase}/list`, connections: 32, seconds: 1 })
+  for (const helper of [bare, least]) {
+    for (const path of ['/list', '/get']) if (helper) await http({ url: `${helper.base}${path}`, connections: 32, seconds: 1 })
+  }
 
   const results: Record<string, Round[]> = {}
   for (const c of CONCURRENCY) {
@@ -222,12 +235,14 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
     results[`list 50 conversations@${c}`] = await sideBySide({
       app: (seconds) => http({ url: `${base}/api/conversations?limit=50`, connections: c, seconds, headers: HEADERS }),
       db: raw ? rawList(c) : undefined,
-      http: (seconds) => http({ url: `${bareBase}/list`, connections: c, seconds })
+      http: (seconds) => http({ url: `${bare.base}/list`, connections: c, seconds }),
+      least: least ? (seconds) => http({ url: `${least.base}/list`, connections: c, seconds }) : undefined
     })
     results[`get a 40-message conversation@${c}`] = await sideBySide({
       app: (seconds) => http({ url: `${base}/api/conversations/${getId}`, connections: c, seconds, headers: HEADERS }),
       db: raw ? rawGet(c) : undefined,
-      http: (seconds) => http({ url: `${bareBase}/get`, connections: c, seconds })
+      http: (seconds) => http({ url: `${bare.base}/get`, connections: c, seconds }),
+      least: least ? (seconds) => http({ url: `${least.base}/get`, connections: c, seconds }) : undefined
     })
     results[`create a conversation@${c}`] = [{
       app: await http({ url: `${base}/api/conversations`, method: 'POST', connections: c, seconds: SECONDS, headers: HEADERS })
@@ -250,7 +265,8 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
   const serverRss = await peakRss(server.pid!)
   server.kill('SIGTERM')
   await server.done
-  bare.kill()
+  bare.child.kill()
+  least?.child.kill()
   await raw?.end()
   await usageDatabase?.close()
   if (kind === 'postgres') await dropPostgres(name)
@@ -264,19 +280,22 @@ async function main() {
   const lite = await benchBackend('pglite', llm.url)
   llm.close()
 
-  rows.push('| backend | scenario | conns | req/s | p50 ms | p99 ms | raw DB p50 ms | bare HTTP p50 ms | app ÷ (DB + HTTP) time | app ÷ lower ceiling req/s |')
-  rows.push('|---|---|---|---|---|---|---|---|---|---|')
+  rows.push('| backend | scenario | conns | req/s | p50 ms | p99 ms | raw DB p50 ms | bare HTTP p50 ms | app ÷ (DB + HTTP) time | app ÷ lower ceiling req/s | least server ÷ (DB + HTTP) time | app ÷ least server time |')
+  rows.push('|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const [kind, bench] of [['PostgreSQL', pg], ['PGlite', lite]] as const) {
     for (const [key, rounds] of Object.entries(bench.results)) {
       const [scenario, conns] = key.split('@')
       const of = (pick: (r: Round) => number | undefined) => median(rounds.map(pick).filter((value): value is number => value !== undefined))
       // No time ratio without the database ceiling (PGlite runs in the server's own process).
-      const time = of((r) => (r.db ? r.app.mean / (r.db.mean + (r.http?.mean ?? 0)) : undefined))
+      const overCeilings = (m: Measurement | undefined, r: Round) => (m && r.db ? m.mean / (r.db.mean + (r.http?.mean ?? 0)) : undefined)
+      const time = of((r) => overCeilings(r.app, r))
+      const leastTime = of((r) => overCeilings(r.least, r))
+      const overLeast = of((r) => (r.least ? r.app.mean / r.least.mean : undefined))
       const ceiling = of((r) => (r.db || r.http ? r.app.rps / Math.min(r.db?.rps ?? Infinity, r.http?.rps ?? Infinity) : undefined))
       const dbP50 = of((r) => r.db?.p50)
       const httpP50 = of((r) => r.http?.p50)
       row([kind, scenario!, conns!, f(of((r) => r.app.rps), 0), f(of((r) => r.app.p50)), f(of((r) => r.app.p99)),
-        f(dbP50, 2), f(httpP50, 2), f(time, 2), f(ceiling, 2)])
+        f(dbP50, 2), f(httpP50, 2), f(time, 2), f(ceiling, 2), f(leastTime, 2), f(overLeast, 2)])
       const errors = rounds.reduce((sum, r) => sum + r.app.errors, 0)
       if (errors > 0) notes.push(`${kind} ${key}: ${errors} errors`)
     }
@@ -298,7 +317,9 @@ async function main() {
     'Every ratio compares figures measured in this same run. Latencies are exact per-request times (p50, p99;',
     'the time ratio uses means); "raw DB" runs the repositories\' own statements through postgres.js at the same',
     'concurrency, prepared as the server prepares them; "bare HTTP" is a bare Fastify route serving the same',
-    `response bytes from memory. A scenario with ceilings runs in ${ROUNDS} rounds, the app and its ceilings in turn, and`,
+    'response bytes from memory; "least server" is bare Fastify with postgres.js running the same statements and',
+    'sending the bytes the database built (no auth, validation, hooks or logging): the floor of this stack on this',
+    `machine. A scenario with ceilings runs in ${ROUNDS} rounds, the app and its ceilings in turn, and`,
     'shows medians over the rounds. Every HTTP server was warmed up for a second first. The server runs with its',
     'rate limit and load shedding off (one client IP sends everything). Targets: list/get time ≤ 1.25 ×',
     '(DB + HTTP); throughput at 32 connections ≥ 0.6 × the lower ceiling; 100,000 stored within 1.2 × of',
