@@ -1,6 +1,7 @@
 // npm run bench: the server against the ceilings of its own stack, measured side by side in one run.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -134,12 +135,23 @@ async function helperServer(script: string, setup: unknown): Promise<{ child: Re
   return { child, base: /http:\/\/127\.0\.0\.1:\d+/.exec(line)![0] }
 }
 
-/** The address the server logs when it listens. */
-async function findBase(child: ReturnType<typeof runScript>): Promise<string> {
-  const line = await waitForOutput(child, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/, 120_000)
-  // Keep reading its log: a full pipe would block the server's writes and stall it.
-  child.stdout!.resume()
-  return /http:\/\/127\.0\.0\.1:\d+/.exec(line)![0]
+/**
+ * The server under test, with its log written to a file: through a pipe, every line (thousands a second)
+ * would be read by this process, which is also the load generator. Resolves once it listens.
+ */
+async function startServer(env: Record<string, string>): Promise<{ server: ReturnType<typeof runScript>; base: string }> {
+  const logFile = join(work, `server-${Date.now()}.log`)
+  const fd = openSync(logFile, 'w')
+  const server = runScript('src/server.ts', env, [], { stdout: fd })
+  closeSync(fd)
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    const log = readFileSync(logFile, 'utf8')
+    const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log)
+    if (match) return { server, base: match[1]! }
+    if (server.exitCode !== null || Date.now() > deadline) throw new Error(`the server did not start:\n${log.slice(-2000)}`)
+    await sleep(100)
+  }
 }
 
 function row(cells: (string | number)[]): void {
@@ -208,12 +220,11 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
   const least = kind === 'postgres' ? await helperServer('least-server.ts', { url, pool: POOL, statements: { '/list': listSql[0], '/get': getSql[0] } }) : null
 
   log(`${kind}: starting the server`)
-  const server = runScript('src/server.ts', {
+  const { server, base } = await startServer({
     PORT: '0', AUTH_MODE: 'header', RATE_LIMIT_MAX: '0', MAX_EVENT_LOOP_DELAY_MS: '0', LOG_LEVEL: 'info',
     USAGE_LIMITS: 'free:unlimited', LLM_BASE_URL: llmUrl, COUNCIL_MODELS: 'b/one,b/two,b/three,b/four', CHAIRMAN_MODEL: 'b/chair', TITLE_MODEL: 'b/title',
     ...(kind === 'postgres' ? { DATABASE_URL: url } : { PGLITE_DIR: dir })
   })
-  const base = await findBase(server)
   const councilIds: string[] = []
   for (let i = 0; i < 200; i++) {
     const res = await fetch(`${base}/api/conversations`, { method: 'POST', headers: HEADERS })

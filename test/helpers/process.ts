@@ -10,12 +10,16 @@ export interface Finished {
   stderr: string
 }
 
-/** Runs a TypeScript entry point of the project (as `npm start` does) with exactly `env` on top of PATH. */
+/**
+ * Runs a TypeScript entry point of the project (as `npm start` does) with exactly `env` on top of PATH.
+ * `stdout`: a file descriptor to write its output to instead of a pipe to this process (`stdout` of the
+ * result is then empty).
+ */
 export function runScript(
   script: string,
   env: Record<string, string>,
   args: string[] = [],
-  options: { untracked?: boolean } = {}
+  options: { untracked?: boolean; stdout?: number } = {}
 ): ChildProcess & { done: Promise<Finished> } {
   // node itself (not the tsx wrapper) so that the child's pid is the server's and signals reach it directly.
   const command = [process.execPath, '--import', 'tsx', join(ROOT, script), ...args]
@@ -24,11 +28,11 @@ export function runScript(
   const child = spawn(file!, rest, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', options.stdout ?? 'pipe', 'pipe']
   })
   let stdout = ''
   let stderr = ''
-  child.stdout!.on('data', (chunk) => (stdout += chunk))
+  child.stdout?.on('data', (chunk) => (stdout += chunk))
   child.stderr!.on('data', (chunk) => (stderr += chunk))
   const done = new Promise<Finished>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
