@@ -3,11 +3,11 @@
 // validation, hooks or logging: what is left of the app's time above this is the price of those.
 import { readFileSync } from 'node:fs'
 import Fastify from 'fastify'
-import { postgresClient } from '../src/db/client.ts'
+import { type PoolOptions, postgresClient } from '../src/db/client.ts'
 
 interface Setup {
   url: string
-  pool: Parameters<typeof postgresClient>[1]
+  pool: PoolOptions
   statements: Record<string, { text: string; params: unknown[] }>
 }
 

@@ -109,12 +109,12 @@ interface Round {
   least?: Measurement
 }
 
-/**
- * The app and its ceilings in turn, ROUNDS times over SECONDS in all, so that a change in the shared
- * machine's load falls on all three alike; the report takes medians over the rounds.
- */
 type Run = (seconds: number) => Promise<Measurement>
 
+/**
+ * The app and its ceilings in turn, ROUNDS times over SECONDS in all, so that a change in the shared
+ * machine's load falls on all of them alike; the report takes medians over the rounds.
+ */
 async function sideBySide(runs: { app: Run; db?: Run; http?: Run; least?: Run }): Promise<Round[]> {
   const rounds: Round[] = []
   const seconds = SECONDS / ROUNDS
@@ -239,8 +239,8 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
     await http({ url: `${base}${path}`, connections: 32, seconds: 1, headers: HEADERS })
   }
   if (raw) await inProcess(() => Promise.all([replay(raw, listSql, { raw: true }), replay(raw, getSql, { raw: true })]), 32, 1)
-  for (const helper of [bare, least]) {
-    for (const path of ['/list', '/get']) if (helper) await http({ url: `${helper.base}${path}`, connections: 32, seconds: 1 })
+  for (const helper of least ? [bare, least] : [bare]) {
+    for (const path of ['/list', '/get']) await http({ url: `${helper.base}${path}`, connections: 32, seconds: 1 })
   }
 
   const results: Record<string, Round[]> = {}

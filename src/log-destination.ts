@@ -44,6 +44,8 @@ export function turnBatchedDestination(fd: number): TurnBatchedDestination {
 
   return {
     write(line: string) {
+      // Once writing has failed, lines are dropped, not kept in memory for a reader that is gone.
+      if (broken) return
       pending += line
       if (!scheduled) {
         scheduled = true

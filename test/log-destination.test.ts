@@ -62,3 +62,26 @@ const timer = setInterval(() => { log.write('line ' + n++ + '\\n'); if (n === 20
   t.match(run.stderr, /still running/)
   t.notMatch(run.stderr, /Error|can no longer/, 'a closed pipe is not reported as an error')
 })
+
+t.test('a descriptor that cannot be written is reported once, and logging stops', async (t) => {
+  const path = join(dir, 'read-only.log')
+  writeFileSync(path, '')
+  const fd = openSync(path, 'r')
+  t.teardown(() => closeSync(fd))
+  const reported: string[] = []
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((chunk: string) => (reported.push(String(chunk)), true)) as typeof process.stderr.write
+  t.teardown(() => {
+    process.stderr.write = write
+  })
+  const log = turnBatchedDestination(fd)
+  log.write('lost\n')
+  log.flush()
+  t.match(reported, [/log lines can no longer be written: .*EBADF/], 'one line on stderr naming the error')
+  for (let i = 0; i < 3; i++) {
+    log.write('also lost\n')
+    log.flush()
+  }
+  t.equal(reported.length, 1, 'reported once')
+  t.equal(readFileSync(path, 'utf8'), '')
+})
