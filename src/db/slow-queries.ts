@@ -1,16 +1,11 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { performance } from 'node:perf_hooks'
 import type { PGlite } from '@electric-sql/pglite'
 import type { Sql } from 'postgres'
-
-/** The id of the request being served, for log lines written far from it (slow queries). */
-export const requestContext = new AsyncLocalStorage<string>()
 
 export interface SlowQuery {
   /** The SQL text with its $n placeholders; never the parameter values, which hold users' text. */
   statement: string
   durationMs: number
-  requestId?: string
 }
 
 export type SlowQueryReporter = (query: SlowQuery) => void
@@ -24,11 +19,10 @@ export class SlowQueryWatch {
 
   observe(statement: string): () => void {
     const started = performance.now()
-    const requestId = requestContext.getStore()
     return () => {
       const durationMs = performance.now() - started
       if (this.reporter && durationMs >= this.thresholdMs) {
-        this.reporter({ statement: statement.slice(0, MAX_STATEMENT), durationMs: Math.round(durationMs * 10) / 10, requestId })
+        this.reporter({ statement: statement.slice(0, MAX_STATEMENT), durationMs: Math.round(durationMs * 10) / 10 })
       }
     }
   }
