@@ -30,12 +30,15 @@ export interface AppOptions extends ServicesOptions {
   database?: Database
 }
 
-/** Redacted wherever they appear in a log line: credentials, tokens and connection strings. */
+/**
+ * Redacted wherever they appear in a log line: credentials, tokens and connection strings. No `res`
+ * path: Fastify's serializer logs a response as its status code only, and a path under `res` would
+ * have every request's line walked for it.
+ */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-api-key"]',
-  'res.headers["set-cookie"]',
   'config.database.url',
   'config.database.migrationUrl',
   'config.llm.apiKey',

@@ -1,11 +1,9 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
-import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../errors.ts'
-
-const isApi = (request: FastifyRequest) => request.url === '/api' || request.url.startsWith('/api/')
+import { isApiUrl } from './security.ts'
 
 /**
  * What a server facing the internet needs besides the routes: per-IP rate limiting of the API
@@ -29,7 +27,7 @@ export default fp(
         global: true,
         max: config.rateLimitMax,
         timeWindow: 60_000,
-        allowList: (request) => !isApi(request),
+        allowList: (request) => !isApiUrl(request.url),
         // No `usage` key: clients tell this per-IP limit from their own allowance.
         errorResponseBuilder: (_request, context) =>
           new HttpError(429, `rate limit exceeded: at most ${context.max} API requests a minute; retry in ${context.after}`)

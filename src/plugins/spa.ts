@@ -2,6 +2,7 @@ import { basename, dirname, extname, join } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import fp from 'fastify-plugin'
 import { notFound } from '../errors.ts'
+import { isApiUrl } from './security.ts'
 
 export const PUBLIC_DIR = join(import.meta.dirname, '../../public')
 const MODULES = join(import.meta.dirname, '../../node_modules')
@@ -34,8 +35,7 @@ export default fp(
 
     app.setNotFoundHandler((request, reply) => {
       const path = request.url.split('?')[0] ?? '/'
-      const isApi = path === '/api' || path.startsWith('/api/')
-      if (!isApi && (request.method === 'GET' || request.method === 'HEAD') && extname(path) === '') {
+      if (!isApiUrl(path) && (request.method === 'GET' || request.method === 'HEAD') && extname(path) === '') {
         return reply.header('cache-control', 'no-cache').sendFile('index.html')
       }
       throw notFound(`Route ${request.method} ${path} not found`)

@@ -47,7 +47,7 @@ t.test('readiness fails with 503 when the database is gone', async (t) => {
   t.match(res.json(), { statusCode: 503, message: 'database unreachable' })
 })
 
-t.test('assets are cacheable, the app page is not; security headers everywhere', async (t) => {
+t.test('assets are cacheable, the app page is not; security headers everywhere, the API only those that act on JSON', async (t) => {
   const css = await app.inject({ url: '/app.css' })
   t.equal(css.statusCode, 200)
   t.equal(css.headers['cache-control'], 'public, max-age=3600')
@@ -60,7 +60,15 @@ t.test('assets are cacheable, the app page is not; security headers everywhere',
   t.match(page.headers['content-security-policy'], /default-src 'self';script-src 'self';style-src 'self'/)
   t.notMatch(page.body, /<script>|\son[a-z]+=/i, 'the page has no inline script or handler')
   t.equal(page.headers['x-content-type-options'], 'nosniff')
-  const api = await app.inject({ url: '/api/conversations' })
-  t.equal(api.headers['x-content-type-options'], 'nosniff')
-  t.ok(api.headers['content-security-policy'])
+  t.equal(page.headers['x-frame-options'], 'SAMEORIGIN')
+  t.match(page.headers['strict-transport-security'], /max-age=/)
+  for (const url of ['/api/conversations', '/api/conversations?limit=1', '/api/nowhere', '/api?x=1']) {
+    const api = await app.inject({ url })
+    t.equal(api.headers['x-content-type-options'], 'nosniff', url)
+    t.equal(api.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", url)
+    t.equal(api.headers['cross-origin-resource-policy'], 'same-origin', url)
+    t.notOk(api.headers['x-frame-options'], `${url}: no document-only headers`)
+  }
+  const notApi = await app.inject({ url: '/apix' })
+  t.match(notApi.headers['content-security-policy'], /default-src 'self'/, '/apix is the page')
 })
