@@ -31,16 +31,14 @@ export const compile = (query: SQL): Statement => dialect.sqlToQuery(query)
  * and encoded again; undefined when there is no row. Runs on the database's own client (not in a
  * transaction), through its prepared-statement and slow-query wrappers.
  */
-export async function queryRawRow(db: Db, statement: Statement, values: Record<string, unknown> = {}): Promise<(Buffer | string | null)[] | undefined> {
+export function queryRawRow(db: Db, statement: Statement, values: Record<string, unknown> = {}): Promise<(Buffer | string | null)[] | undefined> {
   const client = (db as { $client?: unknown }).$client
   const params = fillPlaceholders(statement.params, values)
   if (typeof client === 'function' && 'unsafe' in client) {
-    const rows = await (client as Sql).unsafe(statement.sql, params as never[]).raw()
-    return rows[0] as (Buffer | null)[] | undefined
+    return (client as Sql).unsafe(statement.sql, params as never[]).raw().then((rows) => rows[0] as (Buffer | null)[] | undefined)
   }
   if (client && typeof client === 'object' && 'query' in client) {
-    const { rows } = await (client as PGlite).query<(string | null)[]>(statement.sql, params, { rowMode: 'array' })
-    return rows[0]
+    return (client as PGlite).query<(string | null)[]>(statement.sql, params, { rowMode: 'array' }).then(({ rows }) => rows[0])
   }
-  throw new Error('queryRawRow needs a database opened by src/db/client.ts')
+  return Promise.reject(new Error('queryRawRow needs a database opened by src/db/client.ts'))
 }

@@ -16,7 +16,8 @@ declare module 'fastify' {
 
 const USER_ID = /^[^\u0000-\u001f\u007f]{1,128}$/
 
-type ResolveUser = (request: FastifyRequest) => Promise<string | undefined>
+/** The caller's user id; synchronous where no I/O is needed, so most requests skip a promise. */
+type ResolveUser = (request: FastifyRequest) => string | undefined | Promise<string | undefined>
 
 function bearerToken(request: FastifyRequest): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
@@ -51,20 +52,30 @@ export default fp(
     const auth = app.config.auth
     const resolve: ResolveUser =
       auth.mode === 'none'
-        ? async () => LOCAL_USER_ID
+        ? () => LOCAL_USER_ID
         : auth.mode === 'header'
-          ? async (request) => {
+          ? (request) => {
               const value = request.headers[auth.header]
               if (typeof value !== 'string' || value === '') throw unauthorized(`missing ${auth.header} header`)
               return value
             }
           : jwtResolver(auth)
 
-    app.decorateRequest('userId', '')
-    app.decorate('authenticate', async function authenticate(request: FastifyRequest) {
-      const userId = await resolve(request)
-      if (!userId || !USER_ID.test(userId)) throw unauthorized('credentials name no valid user id')
+    const accept = (request: FastifyRequest, userId: string | undefined): Error | undefined => {
+      if (!userId || !USER_ID.test(userId)) return unauthorized('credentials name no valid user id')
       request.userId = userId
+    }
+
+    app.decorateRequest('userId', '')
+    app.decorate('authenticate', function authenticate(request, _reply, done) {
+      let resolved: ReturnType<ResolveUser>
+      try {
+        resolved = resolve(request)
+      } catch (error) {
+        return done(error as Error)
+      }
+      if (resolved instanceof Promise) resolved.then((userId) => done(accept(request, userId)), done)
+      else done(accept(request, resolved))
     } as onRequestHookHandler)
   },
   { name: 'auth', dependencies: ['config'] }

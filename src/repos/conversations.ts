@@ -55,19 +55,13 @@ export class ConversationsRepo {
    * rows go out without being parsed into objects and serialised again. The cursor names the last row
    * when more follow.
    */
-  async listJson(userId: string, options: ListOptions): Promise<{ body: JsonBody; nextCursor: string | null }> {
+  listJson(userId: string, options: ListOptions): Promise<{ body: JsonBody; nextCursor: string | null }> {
     const { limit, before, starred } = options
-    const row = await queryRawRow(this.#db, listStatement(before !== undefined, starred !== undefined), {
-      userId,
-      limit,
-      fetch: limit + 1,
-      starred,
-      beforeUpdatedAt: before?.updatedAt,
-      beforeId: before?.id
+    const values = { userId, limit, fetch: limit + 1, starred, beforeUpdatedAt: before?.updatedAt, beforeId: before?.id }
+    return queryRawRow(this.#db, listStatement(before !== undefined, starred !== undefined), values).then((row) => {
+      const [body, nextKey] = row!
+      return { body: body!, nextCursor: nextKey ? encodeCursor(nextKey) : null }
     })
-    const [body, lastUpdatedAt, lastId] = row!
-    const nextCursor = lastUpdatedAt && lastId ? encodeCursor({ updatedAt: lastUpdatedAt.toString(), id: lastId.toString() }) : null
-    return { body: body!, nextCursor }
   }
 
   /**
@@ -75,9 +69,8 @@ export class ConversationsRepo {
    * on PostgreSQL): stage data goes out as stored, without being parsed into objects and serialised
    * again (a 40-message conversation is ~400 KB). Null when it is not the user's.
    */
-  async getJson(userId: string, id: string): Promise<JsonBody | null> {
-    const row = await queryRawRow(this.#db, getStatement, { userId, id })
-    return row?.[0] ?? null
+  getJson(userId: string, id: string): Promise<JsonBody | null> {
+    return queryRawRow(this.#db, getStatement, { userId, id }).then((row) => row?.[0] ?? null)
   }
 
   async exists(userId: string, id: string): Promise<boolean> {
@@ -142,8 +135,7 @@ function listStatement(paged: boolean, byStar: boolean): Statement {
   // One row more than the page is read: when it exists, the page's last row is the next cursor.
   const statement = compile(sql`select coalesce(json_agg(json_build_object(${metaFields('p')}) order by p.n)
                            filter (where p.n <= ${limit}), '[]')::text as body,
-         min(${iso('p.updated_at')}) filter (where p.n = ${limit} and p.more) as last_updated_at,
-         min(p.id::text) filter (where p.n = ${limit} and p.more) as last_id
+         min(${iso('p.updated_at')} || '|' || p.id::text) filter (where p.n = ${limit} and p.more) as next_key
     from (select c.*, row_number() over (order by c.updated_at desc, c.id desc) as n, count(*) over () > ${limit} as more
             from (select * from ${conversations} where ${filter}
                    order by ${conversations.updatedAt} desc, ${conversations.id} desc limit ${sql.placeholder('fetch')}) c) p`)

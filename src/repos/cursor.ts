@@ -7,8 +7,9 @@ export interface RecencyCursor {
 const ISO_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-export function encodeCursor(cursor: RecencyCursor): string {
-  return Buffer.from(`${cursor.updatedAt}|${cursor.id}`).toString('base64url')
+/** The cursor for a row's key, `updatedAt|id`, as the list statement writes it (bytes from PostgreSQL). */
+export function encodeCursor(key: Buffer | string): string {
+  return (typeof key === 'string' ? Buffer.from(key) : key).toString('base64url')
 }
 
 /** The cursor in `value`, or null when it is not one this server wrote. */
