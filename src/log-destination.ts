@@ -20,23 +20,40 @@ export function turnBatchedDestination(fd: number): TurnBatchedDestination {
   let scheduled = false
   let broken = false
 
+  /** Whether to try the write again: after a wait when the reader is behind; never once it is gone. */
+  const retry = (error: unknown): boolean => {
+    const code = (error as NodeJS.ErrnoException).code
+    // A non-blocking descriptor whose reader is behind: wait for it, as a blocking one would.
+    if (code === 'EAGAIN') {
+      sleep(10)
+      return true
+    }
+    broken = true
+    if (code !== 'EPIPE') process.stderr.write(`llm-council-server: log lines can no longer be written: ${String(error)}\n`)
+    return false
+  }
+
   const flush = () => {
     scheduled = false
     if (pending === '' || broken) return
-    let out = Buffer.from(pending)
+    const text = pending
     pending = ''
-    while (out.length > 0) {
+    // The string is written as it is: a Buffer made for it each turn would count toward the next full
+    // garbage collection. Only what a partial write leaves is copied into one.
+    let rest: Buffer
+    try {
+      const written = writeSync(fd, text)
+      if (written === Buffer.byteLength(text)) return
+      rest = Buffer.from(text).subarray(written)
+    } catch (error) {
+      if (!retry(error)) return
+      rest = Buffer.from(text)
+    }
+    while (rest.length > 0) {
       try {
-        out = out.subarray(writeSync(fd, out))
+        rest = rest.subarray(writeSync(fd, rest))
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code
-        // A non-blocking descriptor whose reader is behind: wait for it, as a blocking one would.
-        if (code === 'EAGAIN') sleep(10)
-        else {
-          broken = true
-          if (code !== 'EPIPE') process.stderr.write(`llm-council-server: log lines can no longer be written: ${String(error)}\n`)
-          return
-        }
+        if (!retry(error)) return
       }
     }
   }
