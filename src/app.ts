@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
@@ -21,6 +21,7 @@ import conversationRoutes from './routes/conversations.ts'
 import healthRoutes from './routes/health.ts'
 import messageRoutes from './routes/messages.ts'
 import usageRoutes from './routes/usage.ts'
+import { RequestLogger, requestLoggerFactory } from './request-logger.ts'
 import { ErrorBody } from './routes/schemas.ts'
 import { validatorCompiler } from './validation.ts'
 
@@ -47,6 +48,12 @@ export const REDACT_PATHS = [
 
 class OneLinePerRequest extends LogController {
   override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return
+    if (request.log instanceof RequestLogger) request.log.completed(request.id, reply, reply.elapsedTime, error)
+    else super.requestCompleted(error, request, reply)
+  }
 }
 
 export function serverOptions(config: Config, logStream?: DestinationStream): FastifyServerOptions {
@@ -58,6 +65,7 @@ export function serverOptions(config: Config, logStream?: DestinationStream): Fa
     requestIdHeader: 'x-request-id',
     // One line per request ("request completed", with status and time) instead of two.
     logController: new OneLinePerRequest(),
+    childLoggerFactory: requestLoggerFactory,
     genReqId: () => randomUUID(),
     return503OnClosing: true
   }
