@@ -51,7 +51,7 @@ class OneLinePerRequest extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return
-    if (request.log instanceof RequestLogger) request.log.completed(request.id, reply, reply.elapsedTime, error)
+    if (request.log instanceof RequestLogger) request.log.completed(reply, reply.elapsedTime, error)
     else super.requestCompleted(error, request, reply)
   }
 }

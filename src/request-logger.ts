@@ -1,19 +1,31 @@
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify'
 import type { Bindings, ChildLoggerOptions } from 'pino'
 
-type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+type Level = (typeof LEVELS)[number]
 type Log = (...args: unknown[]) => void
+
+/** Its six level methods, which the class's static block defines. */
+export interface RequestLogger extends Record<Level, Log> {}
 
 /**
  * A request's logger, whose pino child (with the request id bound) is made the first time it is used.
- * Most requests log nothing but the line Fastify writes when they complete, which `logCompleted`
- * writes through the server's logger instead; making a child for every request was ~5% of the work
- * of listing conversations (pino copies its formatters and bindings into a new object each time).
+ * Most requests log nothing but the line Fastify writes when they complete, which `completed` writes
+ * through the server's logger instead; making a child for every request was ~5% of the work of
+ * listing conversations (pino copies its formatters and bindings into a new object each time).
  */
 export class RequestLogger {
   #child: FastifyBaseLogger | undefined
   readonly #parent: FastifyBaseLogger
   readonly #bindings: Bindings
+
+  static {
+    for (const level of LEVELS) {
+      RequestLogger.prototype[level] = function (this: RequestLogger, ...args: unknown[]) {
+        this.#write(level, args)
+      }
+    }
+  }
 
   constructor(parent: FastifyBaseLogger, bindings: Bindings) {
     this.#parent = parent
@@ -32,52 +44,28 @@ export class RequestLogger {
     this.#logger.level = level
   }
 
-  fatal(...args: unknown[]): void {
-    this.#write('fatal', args)
-  }
-
-  error(...args: unknown[]): void {
-    this.#write('error', args)
-  }
-
-  warn(...args: unknown[]): void {
-    this.#write('warn', args)
-  }
-
-  info(...args: unknown[]): void {
-    this.#write('info', args)
-  }
-
-  debug(...args: unknown[]): void {
-    this.#write('debug', args)
-  }
-
-  trace(...args: unknown[]): void {
-    this.#write('trace', args)
-  }
-
   silent(): void {}
 
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.#logger.child(bindings, options)
   }
 
-  /**
-   * Fastify's line for a finished request, the same as its child would write (`reqId`, the label
-   * Fastify binds by default), through the server's logger when the request made no child.
-   */
-  completed(requestId: string, res: unknown, responseTime: number, error: Error | null | undefined): void {
-    if (error) {
-      if (this.#child) this.#child.error({ res, err: error, responseTime }, 'request errored')
-      else this.#parent.error({ reqId: requestId, res, err: error, responseTime }, 'request errored')
-    } else if (this.#child) this.#child.info({ res, responseTime }, 'request completed')
-    else this.#parent.info({ reqId: requestId, res, responseTime }, 'request completed')
+  /** Fastify's line for a finished request, as the child would write it, without making one for it. */
+  completed(res: unknown, responseTime: number, error: Error | null | undefined): void {
+    const fields = error ? { res, err: error, responseTime } : { res, responseTime }
+    const [level, message] = error ? (['error', 'request errored'] as const) : (['info', 'request completed'] as const)
+    if (this.#child) this.#child[level](fields, message)
+    else this.#parent[level]({ ...this.#bindings, ...fields }, message)
   }
 
   #write(level: Level, args: unknown[]): void {
     // Below the level, no child is made for a line that would not be written.
-    const enabled = (this.#parent as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) ?? true
-    if (this.#child || enabled) (this.#logger[level] as Log)(...args)
+    const log = this.#child ?? (this.#isEnabled(level) ? this.#logger : undefined)
+    if (log) (log[level] as Log)(...args)
+  }
+
+  #isEnabled(level: Level): boolean {
+    return (this.#parent as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) ?? true
   }
 }
 

@@ -14,18 +14,22 @@ const withoutTime = ({ time: _time, ...line }: Record<string, unknown>) => line
 
 t.test("a request that logs nothing else gets the same completion line as pino's child would write", async (t) => {
   const { root, lines } = rootLogger()
-  new RequestLogger(root, { reqId: 'r-1' }).completed('r-1', { statusCode: 200 }, 1.5, null)
+  new RequestLogger(root, { reqId: 'r-1' }).completed({ statusCode: 200 }, 1.5, null)
   root.child({ reqId: 'r-1' }).info({ res: { statusCode: 200 }, responseTime: 1.5 }, 'request completed')
   t.equal(lines.length, 2)
   t.same(withoutTime(lines[0]!), withoutTime(lines[1]!))
   t.match(lines[0], { level: 30, reqId: 'r-1', res: { statusCode: 200 }, responseTime: 1.5, msg: 'request completed' })
+  const error = new Error('boom')
+  new RequestLogger(root, { reqId: 'r-1' }).completed({ statusCode: 500 }, 2, error)
+  root.child({ reqId: 'r-1' }).error({ res: { statusCode: 500 }, err: error, responseTime: 2 }, 'request errored')
+  t.same(withoutTime(lines[2]!), withoutTime(lines[3]!), 'and the same line for a request that failed')
 })
 
 t.test('lines logged through it carry the request id, and so does the completion line, once', async (t) => {
   const { root, lines } = rootLogger()
   const log = new RequestLogger(root, { reqId: 'r-2' })
   log.warn({ detail: 1 }, 'something')
-  log.completed('r-2', { statusCode: 500 }, 2, new Error('boom'))
+  log.completed({ statusCode: 500 }, 2, new Error('boom'))
   t.match(lines[0], { level: 40, reqId: 'r-2', detail: 1, msg: 'something' })
   t.match(lines[1], { level: 50, reqId: 'r-2', res: { statusCode: 500 }, err: { message: 'boom' }, msg: 'request errored' })
   t.equal(JSON.stringify(lines[1]).match(/"reqId"/g)?.length, 1, 'the id is not written twice')

@@ -45,7 +45,7 @@ function helmetHeaders(options: HelmetOptions): Record<string, string> {
  * of API responses), and same-origin reads. The other nine of helmet's are for documents; Node
  * validates and writes every header of every response (all twelve were ~7% of a list request).
  */
-export const API_HEADERS: Readonly<Record<string, string>> = {
+const API_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'cross-origin-resource-policy': 'same-origin'
