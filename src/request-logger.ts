@@ -55,7 +55,10 @@ export class RequestLogger {
     const fields = error ? { res, err: error, responseTime } : { res, responseTime }
     const [level, message] = error ? (['error', 'request errored'] as const) : (['info', 'request completed'] as const)
     if (this.#child) this.#child[level](fields, message)
-    else this.#parent[level]({ ...this.#bindings, ...fields }, message)
+    // Not `{ ...bindings, ...fields }`: V8 (Node 20) gives an object spread from these bindings a map
+    // outside the transition tree, so every line made two new maps (garbage in old space, which only
+    // a full collection frees). Object.assign reuses the cached transitions.
+    else this.#parent[level](Object.assign({}, this.#bindings, fields), message)
   }
 
   #write(level: Level, args: unknown[]): void {

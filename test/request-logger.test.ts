@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8'
 import type { FastifyBaseLogger } from 'fastify'
 import pino from 'pino'
 import t from 'tap'
@@ -47,6 +48,18 @@ t.test('below the level nothing is written; the level reads through', async (t) 
   log.level = 'debug'
   log.debug('now heard')
   t.match(lines, [{ reqId: 'r-3', msg: 'now heard' }])
+})
+
+t.test("every request's completion line is an object of one shape (no new V8 maps per request)", async (t) => {
+  setFlagsFromString('--allow-natives-syntax')
+  const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean
+  const written: object[] = []
+  const parent = { info: (fields: object) => written.push(fields), isLevelEnabled: () => true } as unknown as FastifyBaseLogger
+  // As Fastify makes them: the label is a variable, so the key is computed.
+  const label = 'reqId'
+  for (let i = 0; i < 3; i++) new RequestLogger(parent, { [label]: `r-${i}` }).completed({ statusCode: 200 }, i + 0.5, null)
+  t.same(written[2], { reqId: 'r-2', res: { statusCode: 200 }, responseTime: 2.5 })
+  t.ok(sameMap(written[1]!, written[2]!), 'one hidden class for all of them')
 })
 
 t.test('a route with its own level or serializers gets a pino child at once', async (t) => {
