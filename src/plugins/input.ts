@@ -1,22 +1,16 @@
-import type { FastifyRequest } from 'fastify'
+import type { preValidationHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { badRequest } from '../errors.ts'
 
-/** The path (`body/messages/0/content`) of the first string holding U+0000 in `value`, if any. */
-export function findNul(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null
-  if (value && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      const found = findNul(item, `${path}/${key}`)
-      if (found) return found
-    }
-  }
-  return null
+/** No body at all reads as an empty object, so "POST with no body" and "POST {}" are one case. */
+const emptyBodyAsObject: preValidationHookHandler = (request, _reply, done) => {
+  if (request.body === undefined) request.body = {}
+  done()
 }
 
 /**
  * Request bodies: an empty or missing body counts as `{}` (clients POST with a JSON content type and
- * nothing in it), and no string in a body or query may hold NUL, which PostgreSQL cannot store.
+ * nothing in it), on the routes that take a body; only those run a hook for it. (NUL characters in
+ * bodies and query strings are refused by the validator, src/validation.ts.)
  */
 export default fp(
   async (app) => {
@@ -27,11 +21,10 @@ export default fp(
       return parseJson(request, body as string, done)
     })
 
-    app.addHook('preValidation', (request: FastifyRequest, _reply, done) => {
-      // No body at all reads as an empty object, so "POST with no body" and "POST {}" are one case.
-      if (request.body === undefined && request.routeOptions.schema?.body) request.body = {}
-      const found = findNul(request.body, 'body') ?? findNul(request.query, 'querystring')
-      done(found ? badRequest(`${found} must not contain NUL characters`) : undefined)
+    app.addHook('onRoute', (route) => {
+      if (!route.schema?.body) return
+      const hooks = route.preValidation
+      route.preValidation = [...(hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]), emptyBodyAsObject]
     })
   },
   { name: 'input' }

@@ -202,6 +202,8 @@ await eachBackend(t, async (t, backend) => {
       { name: 'title of the wrong type', method: 'PATCH', url: `/api/conversations/${id}/title`, payload: { title: 5 }, status: 400, message: /must be string/ },
       { name: 'missing title', method: 'PATCH', url: `/api/conversations/${id}/title`, payload: {}, status: 400, message: /required property 'title'/ },
       { name: 'NUL character', method: 'PATCH', url: `/api/conversations/${id}/title`, payload: { title: 'a\u0000b' }, status: 400, message: /body\/title must not contain NUL/ },
+      { name: 'NUL character in the query', method: 'GET', url: '/api/conversations?before=a%00b', status: 400, message: /querystring\/before must not contain NUL/ },
+      { name: 'a JSON null body is not "no body"', method: 'POST', url: '/api/conversations', payload: 'null', status: 400, message: /body must be object/, headers: { 'content-type': 'application/json' } },
       { name: 'invalid JSON', method: 'PATCH', url: `/api/conversations/${id}/title`, payload: '{"title": ', status: 400, headers: { 'content-type': 'application/json' } },
       { name: 'oversize body', method: 'PATCH', url: `/api/conversations/${id}/title`, payload: { title: 'x'.repeat(1_100_000) }, status: 413 },
       { name: 'limit 0', method: 'GET', url: '/api/conversations?limit=0', status: 400, message: /limit/ },
