@@ -1,5 +1,4 @@
-import { PGlite } from '@electric-sql/pglite'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres, { type Sql } from 'postgres'
 import type { Config } from '../config.ts'
@@ -88,6 +87,9 @@ export function openPostgres(url: string, options: PoolOptions): Database {
 
 /** Opens the embedded database; a directory (not `memory://`) is locked to this process until close. */
 export async function openPglite(dir: string): Promise<Database> {
+  // Imported on first use: PGlite's code and its source map are ~3.5 MB of heap that a server on
+  // PostgreSQL would otherwise carry, and every full garbage collection would mark.
+  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')])
   const memory = dir === 'memory://'
   const release = memory ? () => {} : lockDirectory(dir)
   let client: PGlite

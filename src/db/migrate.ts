@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import type { FastifyBaseLogger } from 'fastify'
@@ -54,6 +53,8 @@ export async function migrateDatabase(
   options: { migrationUrl?: string; pool?: PoolOptions }
 ): Promise<MigrationReport> {
   if (database.backend === 'pglite') {
+    // Loaded only here, as in openPglite: a server on PostgreSQL never holds PGlite's code.
+    const { migrate: migratePglite } = await import('drizzle-orm/pglite/migrator')
     return runTracked(database.db, () =>
       migratePglite(database.db as Parameters<typeof migratePglite>[0], { migrationsFolder: MIGRATIONS_FOLDER })
     )
