@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, loadDotEnv } from './config.ts'
 import { DirectoryInUseError } from './db/pglite-lock.ts'
+import { tuneHeapGrowth } from './heap-tuning.ts'
 import { turnBatchedDestination } from './log-destination.ts'
 
 /** Errors that are the operator's to fix: one clear line, no stack. */
@@ -12,6 +13,7 @@ function fatal(error: unknown): never {
 }
 
 async function main(): Promise<void> {
+  tuneHeapGrowth()
   loadDotEnv()
   let config
   try {
