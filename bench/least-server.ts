@@ -3,6 +3,7 @@
 // validation, hooks or logging: what is left of the app's time above this is the price of those.
 import { readFileSync } from 'node:fs'
 import Fastify from 'fastify'
+import { tuneHeapGrowth } from '../src/heap-tuning.ts'
 import { type PoolOptions, postgresClient } from '../src/db/client.ts'
 
 interface Setup {
@@ -13,6 +14,8 @@ interface Setup {
 
 const setup = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Setup
 const client = postgresClient(setup.url, setup.pool)
+// The same garbage-collector setting as the server's, so that the difference is the app's work.
+tuneHeapGrowth()
 const app = Fastify({ logger: false })
 for (const [path, { text, params }] of Object.entries(setup.statements)) {
   app.get(path, async (_request, reply) => {
