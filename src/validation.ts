@@ -1,5 +1,5 @@
 import type { FastifySchemaCompiler } from 'fastify'
-import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv'
+import { Ajv, type Options, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 
 function makeAjv(options: Options): Ajv {
@@ -30,10 +30,13 @@ type Validate = ValidateFunction & ((data: unknown, context?: unknown) => boolea
 function rejectingNul(validate: Validate): Validate {
   const checked = ((data: unknown, context?: unknown) => {
     const path = findNul(data)
-    const errors: ErrorObject[] | null =
-      path === null ? null : [{ instancePath: path, schemaPath: '#', keyword: 'nul', params: {}, message: 'must not contain NUL characters' }]
-    checked.errors = errors ?? (validate(data, context) ? null : validate.errors)
-    return checked.errors === null
+    if (path !== null) {
+      checked.errors = [{ instancePath: path, schemaPath: '#', keyword: 'nul', params: {}, message: 'must not contain NUL characters' }]
+      return false
+    }
+    const valid = validate(data, context)
+    checked.errors = validate.errors
+    return valid
   }) as Validate
   // Fastify passes Ajv's own validators (they have a schemaEnv) the request as the data's parent.
   return Object.assign(checked, { schemaEnv: validate.schemaEnv, errors: null })
