@@ -14,9 +14,8 @@ export const HEAP_GROWING_PERCENT = 300
  * which on a small machine is the core PostgreSQL needs. With a fixed factor they come when memory
  * outside the heap (response buffers) calls for one: every ~7,000 requests.
  */
-export function tuneHeapGrowth(options: { execArgv?: string[]; nodeOptions?: string; setFlags?: (flags: string) => void } = {}): boolean {
+export function tuneHeapGrowth(options: { execArgv?: string[]; nodeOptions?: string; setFlags?: (flags: string) => void } = {}): void {
   const { execArgv = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? '', setFlags = setFlagsFromString } = options
   const chosen = [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg))
   if (!chosen) setFlags(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
-  return !chosen
 }
