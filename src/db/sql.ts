@@ -26,19 +26,34 @@ export interface Statement {
 export const compile = (query: SQL): Statement => dialect.sqlToQuery(query)
 
 /**
- * The first row of a statement whose columns are text, as the bytes PostgreSQL sent (postgres.js) or
- * as strings (PGlite). JSON built by the database then goes out as it came in, without being decoded
- * and encoded again; undefined when there is no row. Runs on the database's own client (not in a
- * transaction), through its prepared-statement and slow-query wrappers.
+ * The rows of a compiled statement, with `values` filled in for its placeholders: as arrays of the
+ * bytes PostgreSQL sent (postgres.js) or of strings (PGlite) when `raw`, else as objects. Runs on the
+ * database's own client (not in a transaction), through its prepared-statement and slow-query wrappers.
+ * The two drivers parse timestamps differently: a statement run here formats them in SQL.
  */
-export function queryRawRow(db: Db, statement: Statement, values: Record<string, unknown> = {}): Promise<(Buffer | string | null)[] | undefined> {
+function runStatement(db: Db, statement: Statement, values: Record<string, unknown>, raw: boolean): Promise<unknown[]> {
   const client = (db as { $client?: unknown }).$client
   const params = fillPlaceholders(statement.params, values)
   if (typeof client === 'function' && 'unsafe' in client) {
-    return (client as Sql).unsafe(statement.sql, params as never[]).raw().then((rows) => rows[0] as (Buffer | null)[] | undefined)
+    const query = (client as Sql).unsafe(statement.sql, params as never[])
+    return raw ? query.raw() : query
   }
   if (client && typeof client === 'object' && 'query' in client) {
-    return (client as PGlite).query<(string | null)[]>(statement.sql, params, { rowMode: 'array' }).then(({ rows }) => rows[0])
+    return (client as PGlite).query(statement.sql, params, { rowMode: raw ? 'array' : 'object' }).then(({ rows }) => rows)
   }
-  return Promise.reject(new Error('queryRawRow needs a database opened by src/db/client.ts'))
+  return Promise.reject(new Error('a compiled statement needs a database opened by src/db/client.ts'))
+}
+
+/**
+ * The first row of a statement whose columns are text, as the bytes PostgreSQL sent (postgres.js) or
+ * as strings (PGlite). JSON built by the database then goes out as it came in, without being decoded
+ * and encoded again; undefined when there is no row.
+ */
+export function queryRawRow(db: Db, statement: Statement, values: Record<string, unknown> = {}): Promise<(Buffer | string | null)[] | undefined> {
+  return runStatement(db, statement, values, true).then((rows) => rows[0] as (Buffer | string | null)[] | undefined)
+}
+
+/** The rows of a compiled statement as objects, as `queryRows` gives them, without building its SQL again. */
+export function queryStatementRows<T>(db: Db, statement: Statement, values: Record<string, unknown> = {}): Promise<T[]> {
+  return runStatement(db, statement, values, false) as Promise<T[]>
 }

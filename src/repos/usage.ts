@@ -1,7 +1,7 @@
-import { type SQL, sql } from 'drizzle-orm'
+import { type SQL, type SQLWrapper, sql } from 'drizzle-orm'
 import type { TierLimits } from '../config.ts'
 import { isUnreachable } from '../db/connect.ts'
-import { queryRows } from '../db/sql.ts'
+import { type Statement, compile, queryStatementRows } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
 
 export const DEFAULT_TIER = 'free'
@@ -44,11 +44,16 @@ const iso = (expression: SQL) => sql`to_char(${expression}, 'YYYY-MM-DD"T"HH24:M
 export class UsageRepo {
   #db: Db
   #limits: SQL
+  // Compiled once (the tiers are fixed for the server's life): consume runs before every council message.
+  #consume: Statement
+  #get: Statement
 
   constructor(db: Db, tiers: Map<string, TierLimits>) {
     this.#db = db
     const rows = [...tiers].map(([tier, { daily, monthly }]) => sql`(${tier}::text, ${daily}::int, ${monthly}::int)`)
     this.#limits = sql`limits (tier, daily, monthly) as (values ${sql.join(rows, sql`, `)})`
+    this.#consume = compile(this.#consumeQuery(sql.placeholder('userId')))
+    this.#get = compile(this.#getQuery(sql.placeholder('userId')))
   }
 
   /** The limit that applies to row `r`: its own override, else its tier's (an unknown tier counts as free). */
@@ -80,13 +85,24 @@ export class UsageRepo {
    * changes nothing when a limit is reached. Either way the caller's figures come back.
    */
   async consume(userId: string): Promise<ConsumeResult> {
-    const daily = this.#limit('u', 'daily')
-    const monthly = this.#limit('u', 'monthly')
     // Retried once only when the statement never reached the database (no connection): then it
     // cannot have counted anything. Any other failure may have, so it is not retried.
-    const run = () => queryRows<Row>(
-      this.#db,
-      sql`with ${this.#limits}, ${CLOCK},
+    const run = () => queryStatementRows<Row>(this.#db, this.#consume, { userId })
+    const [row] = await run().catch((error: unknown) => {
+      if (isUnreachable(error)) return run()
+      throw error
+    })
+    if (row?.granted) return { granted: true, usage: toFigures(row), now: row.now, day: row.day }
+    // The refusal's figures come from the statement's snapshot. When requests race, the row that
+    // was refused may be newer than that snapshot (it shows a unit left): read it again then.
+    const usage = row && exhausted(toFigures(row)) ? toFigures(row) : await this.get(userId)
+    return { granted: false, usage, now: row?.now ?? new Date().toISOString(), day: row?.day ?? usage.daily_resets_at.slice(0, 10) }
+  }
+
+  #consumeQuery(userId: SQLWrapper): SQL {
+    const daily = this.#limit('u', 'daily')
+    const monthly = this.#limit('u', 'monthly')
+    return sql`with ${this.#limits}, ${CLOCK},
       attempt as (
         insert into usage as u (user_id, tier, daily_used, monthly_used, total_queries, last_reset_daily, last_reset_monthly)
         select ${userId}, ${DEFAULT_TIER}, 1, 1, 1, clock.today, clock.month_start from clock
@@ -111,16 +127,6 @@ export class UsageRepo {
       union all
       select false as granted, ${this.#figures('u')} from usage u cross join clock
        where u.user_id = ${userId} and not exists (select 1 from attempt)`
-    )
-    const [row] = await run().catch((error: unknown) => {
-      if (isUnreachable(error)) return run()
-      throw error
-    })
-    if (row?.granted) return { granted: true, usage: toFigures(row), now: row.now, day: row.day }
-    // The refusal's figures come from the statement's snapshot. When requests race, the row that
-    // was refused may be newer than that snapshot (it shows a unit left): read it again then.
-    const usage = row && exhausted(toFigures(row)) ? toFigures(row) : await this.get(userId)
-    return { granted: false, usage, now: row?.now ?? new Date().toISOString(), day: row?.day ?? usage.daily_resets_at.slice(0, 10) }
   }
 
   /** Gives back a unit taken on `day`, to each counter that still counts that day (or its month). */
@@ -136,9 +142,12 @@ export class UsageRepo {
 
   /** The caller's figures with resets applied, without writing anything. */
   async get(userId: string): Promise<UsageFigures> {
-    const [row] = await queryRows<Row>(
-      this.#db,
-      sql`with ${this.#limits}, ${CLOCK},
+    const [row] = await queryStatementRows<Row>(this.#db, this.#get, { userId })
+    return toFigures(row!)
+  }
+
+  #getQuery(userId: SQLWrapper): SQL {
+    return sql`with ${this.#limits}, ${CLOCK},
       target as (
         select tier, daily_used, daily_limit, monthly_used, monthly_limit, total_queries, last_reset_daily, last_reset_monthly
           from usage where user_id = ${userId}
@@ -147,8 +156,6 @@ export class UsageRepo {
           from clock where not exists (select 1 from usage where user_id = ${userId})
       )
       select ${this.#figures('t')} from target t cross join clock`
-    )
-    return toFigures(row!)
   }
 
   /** Puts a user on `tier` (creating the row if needed) and clears any per-user limit overrides. */

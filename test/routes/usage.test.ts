@@ -158,21 +158,24 @@ t.test('a usage write that fails for another reason: 503, nothing charged, retri
   const fake = await startFakeLlm(t, wellBehaved)
   let failures = 0
   let code = 'ECONNREFUSED'
-  const isConsume = (query: unknown) =>
-    (database.db as unknown as { dialect: { sqlToQuery(q: unknown): { sql: string } } }).dialect
-      .sqlToQuery((query as { getSQL(): unknown }).getSQL())
-      .sql.includes('insert into usage as u')
-  const db = new Proxy(database.db, {
-    get(target, key, receiver) {
-      if (key !== 'execute') return Reflect.get(target, key, receiver)
-      return (query: unknown) => {
-        if (failures > 0 && isConsume(query)) {
+  // The consume statement fails at the driver, where the repository runs it.
+  const client = (database.db as unknown as { $client: object }).$client
+  const failing = new Proxy(client, {
+    get(target, key) {
+      const value = Reflect.get(target, key)
+      if (typeof value !== 'function') return value
+      if (key !== 'query') return value.bind(target)
+      return (statement: string, ...rest: unknown[]) => {
+        if (failures > 0 && statement.includes('insert into usage as u')) {
           failures--
           return Promise.reject(Object.assign(new Error('connection lost'), { code }))
         }
-        return target.execute(query as never)
+        return value.call(target, statement, ...rest)
       }
     }
+  })
+  const db = new Proxy(database.db, {
+    get: (target, key, receiver) => (key === '$client' ? failing : Reflect.get(target, key, receiver))
   })
   const { app, logs } = await buildTestApp(t, { ...database, db }, env(fake.baseUrl))
   const headers = { 'x-forwarded-user': 'flaky' }
