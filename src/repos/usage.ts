@@ -43,17 +43,17 @@ const iso = (expression: SQL) => sql`to_char(${expression}, 'YYYY-MM-DD"T"HH24:M
  */
 export class UsageRepo {
   #db: Db
-  #limits: SQL
   // Compiled once (the tiers are fixed for the server's life): consume runs before every council message.
-  #consume: Statement
-  #get: Statement
+  #consumeStatement: Statement
+  #readStatement: Statement
 
   constructor(db: Db, tiers: Map<string, TierLimits>) {
     this.#db = db
     const rows = [...tiers].map(([tier, { daily, monthly }]) => sql`(${tier}::text, ${daily}::int, ${monthly}::int)`)
-    this.#limits = sql`limits (tier, daily, monthly) as (values ${sql.join(rows, sql`, `)})`
-    this.#consume = compile(this.#consumeQuery(sql.placeholder('userId')))
-    this.#get = compile(this.#getQuery(sql.placeholder('userId')))
+    const limits = sql`limits (tier, daily, monthly) as (values ${sql.join(rows, sql`, `)})`
+    const userId = sql.placeholder('userId')
+    this.#consumeStatement = compile(this.#consumeQuery(limits, userId))
+    this.#readStatement = compile(this.#readQuery(limits, userId))
   }
 
   /** The limit that applies to row `r`: its own override, else its tier's (an unknown tier counts as free). */
@@ -87,7 +87,7 @@ export class UsageRepo {
   async consume(userId: string): Promise<ConsumeResult> {
     // Retried once only when the statement never reached the database (no connection): then it
     // cannot have counted anything. Any other failure may have, so it is not retried.
-    const run = () => queryStatementRows<Row>(this.#db, this.#consume, { userId })
+    const run = () => queryStatementRows<Row>(this.#db, this.#consumeStatement, { userId })
     const [row] = await run().catch((error: unknown) => {
       if (isUnreachable(error)) return run()
       throw error
@@ -99,10 +99,10 @@ export class UsageRepo {
     return { granted: false, usage, now: row?.now ?? new Date().toISOString(), day: row?.day ?? usage.daily_resets_at.slice(0, 10) }
   }
 
-  #consumeQuery(userId: SQLWrapper): SQL {
+  #consumeQuery(limits: SQL, userId: SQLWrapper): SQL {
     const daily = this.#limit('u', 'daily')
     const monthly = this.#limit('u', 'monthly')
-    return sql`with ${this.#limits}, ${CLOCK},
+    return sql`with ${limits}, ${CLOCK},
       attempt as (
         insert into usage as u (user_id, tier, daily_used, monthly_used, total_queries, last_reset_daily, last_reset_monthly)
         select ${userId}, ${DEFAULT_TIER}, 1, 1, 1, clock.today, clock.month_start from clock
@@ -142,12 +142,12 @@ export class UsageRepo {
 
   /** The caller's figures with resets applied, without writing anything. */
   async get(userId: string): Promise<UsageFigures> {
-    const [row] = await queryStatementRows<Row>(this.#db, this.#get, { userId })
+    const [row] = await queryStatementRows<Row>(this.#db, this.#readStatement, { userId })
     return toFigures(row!)
   }
 
-  #getQuery(userId: SQLWrapper): SQL {
-    return sql`with ${this.#limits}, ${CLOCK},
+  #readQuery(limits: SQL, userId: SQLWrapper): SQL {
+    return sql`with ${limits}, ${CLOCK},
       target as (
         select tier, daily_used, daily_limit, monthly_used, monthly_limit, total_queries, last_reset_daily, last_reset_monthly
           from usage where user_id = ${userId}

@@ -3,6 +3,7 @@ import postgres from 'postgres'
 import type { Test } from 'tap'
 import { type Database, openPglite, openPostgres } from '../../src/db/client.ts'
 import { migrateDatabase } from '../../src/db/migrate.ts'
+import type { Db } from '../../src/db/types.ts'
 import { hasPgbouncer, pgbouncer } from './pgbouncer.ts'
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL
@@ -67,4 +68,23 @@ export async function eachBackend(
   for (const backend of BACKENDS) {
     await t.test(backend, (t) => fn(t, backend))
   }
+}
+
+/**
+ * `db` with its driver's statement method (postgres.js `unsafe`, PGlite `query`) going through
+ * `intercept` first: for tests that count or fail statements where the repositories run them. A value
+ * `intercept` returns is used instead of running the statement.
+ */
+export function interceptStatements(db: Db, intercept: (statement: string) => unknown): Db {
+  const client = (db as unknown as { $client: object }).$client
+  const method = typeof client === 'function' ? 'unsafe' : 'query'
+  const driver = new Proxy(client, {
+    get(target, key) {
+      const value = Reflect.get(target, key)
+      if (typeof value !== 'function') return value
+      if (key !== method) return value.bind(target)
+      return (statement: string, ...rest: unknown[]) => intercept(statement) ?? value.call(target, statement, ...rest)
+    }
+  })
+  return new Proxy(db, { get: (target, key, receiver) => (key === '$client' ? driver : Reflect.get(target, key, receiver)) })
 }

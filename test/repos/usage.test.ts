@@ -8,7 +8,7 @@ import * as schema from '../../src/db/schema.ts'
 import { queryRows } from '../../src/db/sql.ts'
 import type { Db } from '../../src/db/types.ts'
 import { UsageRepo } from '../../src/repos/usage.ts'
-import { eachBackend, openTestDatabase } from '../helpers/db.ts'
+import { eachBackend, interceptStatements, openTestDatabase } from '../helpers/db.ts'
 
 const LIMITS = parseUsageLimits('free:10/100,pro:100/3000,enterprise:unlimited,capped:unlimited/3,none:0/0')
 
@@ -101,23 +101,9 @@ await eachBackend(t, async (t, backend) => {
   })
 
   t.test('the consume path is one statement', async (t) => {
-    // Counted at the driver: the repository runs its compiled statements there, past drizzle's logger.
+    // Counted at the driver: the repository runs its compiled statements there, past drizzle.
     let statements = 0
-    const client = (db as unknown as { $client: object }).$client
-    const run = backend === 'pglite' ? 'query' : 'unsafe'
-    const counting = new Proxy(client, {
-      get(target, key) {
-        const value = Reflect.get(target, key)
-        if (key !== run) return value
-        return (...args: unknown[]) => {
-          statements++
-          return (value as (...args: unknown[]) => unknown).apply(target, args)
-        }
-      }
-    })
-    const counted = (backend === 'pglite'
-      ? drizzlePglite(counting as never, { schema })
-      : drizzlePostgres(counting as never, { schema })) as unknown as Db
+    const counted = interceptStatements(db, () => void statements++)
     const repo = new UsageRepo(counted, LIMITS)
     await repo.consume('counter')
     t.equal(statements, 1, 'granted: one statement')

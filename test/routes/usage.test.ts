@@ -1,7 +1,7 @@
 import t from 'tap'
 import { openPostgres } from '../../src/db/client.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { POOL, TEST_DATABASE_URL, eachBackend, openTestDatabase } from '../helpers/db.ts'
+import { POOL, TEST_DATABASE_URL, eachBackend, interceptStatements, openTestDatabase } from '../helpers/db.ts'
 import { startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
 
 const ADMIN = 'admin-token-for-tests-0123456789'
@@ -159,23 +159,10 @@ t.test('a usage write that fails for another reason: 503, nothing charged, retri
   let failures = 0
   let code = 'ECONNREFUSED'
   // The consume statement fails at the driver, where the repository runs it.
-  const client = (database.db as unknown as { $client: object }).$client
-  const failing = new Proxy(client, {
-    get(target, key) {
-      const value = Reflect.get(target, key)
-      if (typeof value !== 'function') return value
-      if (key !== 'query') return value.bind(target)
-      return (statement: string, ...rest: unknown[]) => {
-        if (failures > 0 && statement.includes('insert into usage as u')) {
-          failures--
-          return Promise.reject(Object.assign(new Error('connection lost'), { code }))
-        }
-        return value.call(target, statement, ...rest)
-      }
-    }
-  })
-  const db = new Proxy(database.db, {
-    get: (target, key, receiver) => (key === '$client' ? failing : Reflect.get(target, key, receiver))
+  const db = interceptStatements(database.db, (statement) => {
+    if (failures === 0 || !statement.includes('insert into usage as u')) return undefined
+    failures--
+    return Promise.reject(Object.assign(new Error('connection lost'), { code }))
   })
   const { app, logs } = await buildTestApp(t, { ...database, db }, env(fake.baseUrl))
   const headers = { 'x-forwarded-user': 'flaky' }
