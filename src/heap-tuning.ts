@@ -11,8 +11,10 @@ export const HEAP_GROWING_PERCENT = 300
  * it. A server that promotes little gets a factor near 1.1, which leaves less headroom than the young
  * generation could promote; V8 then starts marking again as soon as a full collection ends. Under load
  * this server did one Mark-Compact every ~1,000 requests, each ~70 ms of marking on the other core,
- * which on a small machine is the core PostgreSQL needs. With a fixed factor they come once the old
- * generation has grown fourfold: every ~6,000–7,000 list requests.
+ * which on a small machine is the core PostgreSQL needs. With a fixed factor the old generation no
+ * longer sets their pace under that load: they start when the external memory that promoted objects
+ * hold (the driver's read buffers) has grown by V8's fixed 64 MB, every ~6,000 list requests, with the
+ * old generation at about a third of its limit.
  */
 export function tuneHeapGrowth(options: { execArgv?: string[]; nodeOptions?: string; setFlags?: (flags: string) => void } = {}): void {
   const { execArgv = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? '', setFlags = setFlagsFromString } = options
