@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm'
+import { PgDialect } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import t from 'tap'
@@ -111,6 +112,22 @@ await eachBackend(t, async (t, backend) => {
     const refused = await repo.consume('counter')
     t.equal(refused.granted, false)
     t.equal(statements, 1, 'refused: still one statement, figures included')
+  })
+
+  t.test('consume and read build no SQL per call: their statements are compiled once', async (t) => {
+    const repo = new UsageRepo(db, LIMITS)
+    let built = 0
+    const sqlToQuery = PgDialect.prototype.sqlToQuery
+    PgDialect.prototype.sqlToQuery = function (...args) {
+      built++
+      return sqlToQuery.apply(this, args)
+    }
+    t.teardown(() => void (PgDialect.prototype.sqlToQuery = sqlToQuery))
+    await repo.consume('compiled')
+    await repo.get('compiled')
+    t.equal(built, 0)
+    await db.execute(sql`select 1`)
+    t.ok(built > 0, 'the count sees what drizzle builds')
   })
 
   t.test('a session time zone far from UTC does not move the day boundary', async (t) => {
