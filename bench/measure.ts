@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import autocannon from 'autocannon'
 
@@ -6,7 +7,20 @@ export interface Measurement {
   p50: number
   p99: number
   mean: number
+  /** Requests answered (2xx) in the run. */
+  count: number
   errors: number
+  /** CPU time per request, µs (user + system), where `withCpu` measured it. */
+  cpu?: CpuPerRequest
+}
+
+export interface CpuPerRequest {
+  /** The HTTP server under test (none for the in-process database ceiling). */
+  server?: number
+  /** All PostgreSQL processes on this machine; none when the database runs elsewhere. */
+  postgres?: number
+  /** This process: the load generator (autocannon) or the in-process database client. */
+  bench: number
 }
 
 /** autocannon against a URL from this process (the server under test runs in another). */
@@ -52,6 +66,7 @@ function summarise(latencies: number[], seconds: number): Omit<Measurement, 'err
   latencies.sort((a, b) => a - b)
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
   return {
+    count: latencies.length,
     rps: latencies.length / seconds,
     p50: at(0.5),
     p99: at(0.99),
@@ -85,4 +100,57 @@ export async function peakRss(pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises')
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
+}
+
+// Linux's USER_HZ: /proc/<pid>/stat counts CPU time in hundredths of a second.
+const TICK_US = 10_000
+
+/** CPU time (µs, user + system) a process has used so far, from /proc/<pid>/stat; 0 once it is gone. */
+export function processCpu(pid: number): number {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return 0
+  }
+  // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime is the 12th, stime the 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * TICK_US
+}
+
+/** CPU time (µs) used so far by every process named postgres on this machine; undefined when there is none. */
+export function postgresCpu(): number | undefined {
+  let total: number | undefined
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue
+    } catch {
+      continue
+    }
+    total = (total ?? 0) + processCpu(Number(entry))
+  }
+  return total
+}
+
+/**
+ * Runs `run` and adds the CPU time per request that the server (`pid`), PostgreSQL and this process spent
+ * on it. On a machine whose cores all three share, a time measured under load follows their sum: this
+ * shows where it went. (A PostgreSQL backend that exits during the run takes its time with it: the
+ * runs here keep their pools open.)
+ */
+export async function withCpu(pid: number | undefined, run: () => Promise<Measurement>): Promise<Measurement> {
+  const before = { server: pid ? processCpu(pid) : 0, postgres: postgresCpu(), bench: process.cpuUsage() }
+  const measured = await run()
+  const postgres = postgresCpu()
+  const bench = process.cpuUsage(before.bench)
+  const per = (us: number) => us / Math.max(1, measured.count)
+  return {
+    ...measured,
+    cpu: {
+      server: pid ? per(processCpu(pid) - before.server) : undefined,
+      postgres: postgres !== undefined && before.postgres !== undefined ? per(postgres - before.postgres) : undefined,
+      bench: per(bench.user + bench.system)
+    }
+  }
 }

@@ -21,7 +21,7 @@ import { UsageRepo } from '../src/repos/usage.ts'
 import { parseUsageLimits } from '../src/config.ts'
 import { conversationFile, generateDataDir } from '../test/helpers/generate.ts'
 import { runScript, waitForOutput } from '../test/helpers/process.ts'
-import { type Measurement, http, inProcess, peakRss } from './measure.ts'
+import { type CpuPerRequest, type Measurement, http, inProcess, peakRss, withCpu } from './measure.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 // Each scenario's time is split into ROUNDS rounds. Rounds of 3 s each hold a full garbage collection
@@ -217,8 +217,8 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
   const raw = kind === 'postgres' ? postgresClient(url, POOL) : null
   // The consume path in-process, through the server's own client settings.
   const usageDatabase = kind === 'postgres' ? openPostgres(url, POOL) : null
-  const rawList = (c: number) => (seconds: number) => inProcess(() => replay(raw!, listSql, { raw: true }), c, seconds)
-  const rawGet = (c: number) => (seconds: number) => inProcess(() => replay(raw!, getSql, { raw: true }), c, seconds)
+  const rawRead = (statements: typeof listSql, c: number) => (seconds: number) =>
+    withCpu(undefined, () => inProcess(() => replay(raw!, statements, { raw: true }), c, seconds))
 
   // The HTTP ceiling: a bare Fastify route serving the same bytes from memory, in its own process.
   const bare = await helperServer('bare-server.ts', { '/list': String(listPage.body), '/get': String(conversation) })
@@ -249,18 +249,16 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
   const results: Record<string, Round[]> = {}
   for (const c of CONCURRENCY) {
     log(`${kind}: ${c} connection(s)`)
-    results[`list 50 conversations@${c}`] = await sideBySide({
-      app: (seconds) => http({ url: `${base}/api/conversations?limit=50`, connections: c, seconds, headers: HEADERS }),
-      db: raw ? rawList(c) : undefined,
-      http: (seconds) => http({ url: `${bare.base}/list`, connections: c, seconds }),
-      least: least ? (seconds) => http({ url: `${least.base}/list`, connections: c, seconds }) : undefined
-    })
-    results[`get a 40-message conversation@${c}`] = await sideBySide({
-      app: (seconds) => http({ url: `${base}/api/conversations/${getId}`, connections: c, seconds, headers: HEADERS }),
-      db: raw ? rawGet(c) : undefined,
-      http: (seconds) => http({ url: `${bare.base}/get`, connections: c, seconds }),
-      least: least ? (seconds) => http({ url: `${least.base}/get`, connections: c, seconds }) : undefined
-    })
+    // One read at c connections: the app, the raw statements, and the bare and least servers' `helperPath`.
+    const read = (appPath: string, statements: typeof listSql, helperPath: string) =>
+      sideBySide({
+        app: (seconds) => withCpu(server.pid, () => http({ url: `${base}${appPath}`, connections: c, seconds, headers: HEADERS })),
+        db: raw ? rawRead(statements, c) : undefined,
+        http: (seconds) => withCpu(bare.child.pid, () => http({ url: `${bare.base}${helperPath}`, connections: c, seconds })),
+        least: least ? (seconds) => withCpu(least.child.pid, () => http({ url: `${least.base}${helperPath}`, connections: c, seconds })) : undefined
+      })
+    results[`list 50 conversations@${c}`] = await read('/api/conversations?limit=50', listSql, '/list')
+    results[`get a 40-message conversation@${c}`] = await read(`/api/conversations/${getId}`, getSql, '/get')
     results[`create a conversation@${c}`] = [{
       app: await http({ url: `${base}/api/conversations`, method: 'POST', connections: c, seconds: SECONDS, headers: HEADERS })
     }]
@@ -318,6 +316,7 @@ async function main() {
     }
   }
 
+  const cpu = cpuTable(pg.results)
   const scale = ['', '| backend | read | p50 at 1,000 stored | p50 at 100,000 stored | ratio |', '|---|---|---|---|---|']
   for (const [kind, bench] of [['PostgreSQL', pg], ['PGlite', lite]] as const) {
     for (const read of ['list', 'get'] as const) {
@@ -344,6 +343,7 @@ async function main() {
     '1,000; import ≥ 0.5 × a plain multi-row INSERT; ≥ 100 × faster than listing by reading every file.',
     '',
     ...rows,
+    ...cpu,
     ...scale,
     '',
     ...other,
@@ -355,6 +355,30 @@ async function main() {
   ].join('\n')
   writeFileSync(process.env.BENCH_RESULTS ?? join(import.meta.dirname, 'results.md'), `${report}\n`)
   process.stdout.write(`${report}\n`)
+}
+
+/**
+ * Where the CPU went, per request (PostgreSQL backend): with every process on the same few cores, a
+ * time under load follows the sum of these, so the time ratios above follow them too.
+ */
+function cpuTable(results: Record<string, Round[]>): string[] {
+  const lines = [
+    '',
+    'CPU time per request, µs (user + system, medians over the rounds; "bench" is the load generator, or the database client for raw DB):',
+    '',
+    '| scenario | conns | app: server | app: PostgreSQL | app: bench | least: server | least: PostgreSQL | least: bench | raw DB: PostgreSQL | raw DB: client | bare HTTP: server | bare HTTP: bench |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|'
+  ]
+  for (const [key, rounds] of Object.entries(results)) {
+    if (!rounds.some((r) => r.app.cpu)) continue
+    const [scenario, conns] = key.split('@')
+    const of = (pick: (r: Round) => CpuPerRequest | undefined, field: keyof CpuPerRequest) =>
+      f(median(rounds.map((r) => pick(r)?.[field]).filter((value): value is number => value !== undefined)), 0)
+    const cells = ([['app', 'server'], ['app', 'postgres'], ['app', 'bench'], ['least', 'server'], ['least', 'postgres'], ['least', 'bench'],
+      ['db', 'postgres'], ['db', 'bench'], ['http', 'server'], ['http', 'bench']] as const).map(([run, field]) => of((r) => r[run]?.cpu, field))
+    lines.push(`| ${scenario} | ${conns} | ${cells.join(' | ')} |`)
+  }
+  return lines
 }
 
 async function importAndFiles(appListP50Pg: number, appListP50Lite: number): Promise<string[]> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import t from 'tap'
-import { TEST_DATABASE_URL } from '../helpers/db.ts'
+import { TEST_DATABASE_IS_LOCAL, TEST_DATABASE_URL } from '../helpers/db.ts'
 import { runScript } from '../helpers/process.ts'
 
 // A short run of the whole benchmark: every scenario reports, nothing fails, nothing is left behind.
@@ -35,6 +35,16 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
     const row = rows.find((line) => line.startsWith(`| PostgreSQL | list 50 conversations | ${conns} |`))!
     const ratios = row.split('|').slice(9, 13).map(Number)
     t.ok(ratios.length === 4 && ratios.every((ratio) => ratio > 0), `list at ${conns}: the ratios against the ceilings and the least server`)
+  }
+  // Where the CPU went: the server, least server, database client and bare server always; PostgreSQL's
+  // processes where they run on this machine.
+  for (const scenario of ['list 50 conversations', 'get a 40-message conversation']) {
+    for (const conns of ['1', '32']) {
+      const cells = report.split('\n').find((line) => line.startsWith(`| ${scenario} | ${conns} |`))?.split('|').slice(3, 13).map((cell) => cell.trim())
+      const [appServer, appPostgres, , leastServer, , , rawPostgres, rawClient, bareServer] = (cells ?? []).map(Number)
+      t.ok(cells?.length === 10 && [appServer, leastServer, rawClient, bareServer].every((us) => us! > 0), `${scenario} at ${conns}: CPU per request of each process`, { cells })
+      if (TEST_DATABASE_IS_LOCAL) t.ok(appPostgres! > 0 && rawPostgres! > 0, `${scenario} at ${conns}: PostgreSQL's CPU per request`)
+    }
   }
   t.equal(rows.filter((line) => / \| (list|get) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ \|$/.test(line)).length, 4, 'scale rows for both reads on both backends')
   t.match(report, /\| ratio \(import ÷ plain, throughput\) \| [\d.]+ \|/)

@@ -8,6 +8,10 @@ import { hasPgbouncer, pgbouncer } from './pgbouncer.ts'
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL
 
+/** Whether TEST_DATABASE_URL names a server on this machine (whose processes a test can see). */
+export const TEST_DATABASE_IS_LOCAL =
+  TEST_DATABASE_URL !== undefined && ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(TEST_DATABASE_URL).hostname)
+
 export const POOL = {
   poolMax: 10,
   prepare: true,
