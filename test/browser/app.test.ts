@@ -13,12 +13,28 @@ const MISSING = '00000000-0000-4000-8000-000000000000'
 
 // Model output that tries to run script three ways; the page must render it inert.
 const HOSTILE = 'Here is an image <img src=x onerror="window.__xss=1"> and a [harmless link](javascript:window.__xss=2).'
+type Stage = 'answer' | 'ranking' | 'chairman'
+const stageOf = (prompt: string): Stage | 'title' =>
+  prompt.startsWith('Generate a very short title') ? 'title'
+    : prompt.startsWith('You are the Chairman') ? 'chairman'
+      : prompt.startsWith('You are evaluating') ? 'ranking' : 'answer'
+
+// A held stage's calls wait until the test has seen that stage's progress on the page, so a
+// slow browser cannot miss a stage that passed while it was busy.
+const held = new Map<Stage, Promise<void>>()
+function hold(stage: Stage) {
+  let release!: () => void
+  held.set(stage, new Promise<void>((resolve) => { release = resolve }))
+  return () => { held.delete(stage); release() }
+}
+
 const slowAndHostile: FakeHandler = async (request) => {
   await new Promise((resolve) => setTimeout(resolve, 400))
-  const prompt = promptOf(request)
-  if (prompt.startsWith('Generate a very short title')) return 'Tides Explained'
-  if (prompt.startsWith('You are the Chairman')) return `**The council agrees.** ${HOSTILE}\n\n<script>window.__xss=3</script>`
-  if (prompt.startsWith('You are evaluating')) return wellBehaved(request)
+  const stage = stageOf(promptOf(request))
+  if (stage !== 'title') await held.get(stage)
+  if (stage === 'title') return 'Tides Explained'
+  if (stage === 'chairman') return `**The council agrees.** ${HOSTILE}\n\n<script>window.__xss=3</script>`
+  if (stage === 'ranking') return wellBehaved(request)
   return `Answer from ${request.model}. ${HOSTILE}`
 }
 
@@ -63,14 +79,19 @@ t.test('the app in a real browser', { skip: !existsSync(CHROMIUM) && !process.en
     await question.press('Shift+Enter')
     await question.pressSequentially('Explain briefly.')
     t.equal(await question.inputValue(), 'How do tides work?\nExplain briefly.', 'Shift+Enter makes a new line')
+    const [answers, rankings, chairman] = [hold('answer'), hold('ranking'), hold('chairman')]
+    t.teardown(() => { answers(); rankings(); chairman() }) // a failed wait must not leave the run hanging
     await question.press('Enter')
 
     // Each stage shows its progress, then its result.
     await page.getByText('Stage 1: the council is answering').waitFor()
+    answers()
     await page.getByText('Stage 2: the models are ranking each other').waitFor()
     t.ok(await page.getByText('Stage 1 · 3 individual answers').isVisible(), 'stage 1 is shown while stage 2 runs')
+    rankings()
     await page.getByText('Stage 3: the chairman is writing the final answer').waitFor()
     await shot('stage3-running')
+    chairman()
     await page.getByRole('heading', { name: /Final answer/ }).waitFor()
     await page.getByRole('heading', { name: 'Tides Explained' }).waitFor()
     t.ok(await page.locator('.conversation .title', { hasText: 'Tides Explained' }).isVisible(), 'the title appears in the sidebar')
