@@ -21,6 +21,8 @@ export interface CpuPerRequest {
   postgres?: number
   /** This process: the load generator (autocannon) or the in-process database client. */
   bench: number
+  /** The share of the machine's CPU time (all cores) that no process used during the run, 0–1. */
+  idle?: number
 }
 
 /** autocannon against a URL from this process (the server under test runs in another). */
@@ -133,6 +135,19 @@ export function postgresCpu(): number | undefined {
   return total
 }
 
+/** The machine's CPU time so far, all cores, in ticks: idle (with I/O wait) and in all; undefined without /proc/stat. */
+export function machineCpu(): { idle: number; total: number } | undefined {
+  let line: string
+  try {
+    line = readFileSync('/proc/stat', 'utf8').slice(0, 200).split('\n')[0]!
+  } catch {
+    return undefined
+  }
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is counted in user already).
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number) as number[]
+  return { idle: idle! + iowait!, total: user! + nice! + system! + idle! + iowait! + irq! + softirq! + (steal ?? 0) }
+}
+
 /**
  * Runs `run` and adds the CPU time per request that the server (`pid`), PostgreSQL and this process spent
  * on it. On a machine whose cores all three share, a time measured under load follows their sum: this
@@ -140,17 +155,21 @@ export function postgresCpu(): number | undefined {
  * runs here keep their pools open.)
  */
 export async function withCpu(pid: number | undefined, run: () => Promise<Measurement>): Promise<Measurement> {
-  const before = { server: pid ? processCpu(pid) : 0, postgres: postgresCpu(), bench: process.cpuUsage() }
+  const before = { server: pid ? processCpu(pid) : 0, postgres: postgresCpu(), bench: process.cpuUsage(), machine: machineCpu() }
   const measured = await run()
   const postgres = postgresCpu()
   const bench = process.cpuUsage(before.bench)
+  const machine = machineCpu()
   const per = (us: number) => us / Math.max(1, measured.count)
   return {
     ...measured,
     cpu: {
       server: pid ? per(processCpu(pid) - before.server) : undefined,
       postgres: postgres !== undefined && before.postgres !== undefined ? per(postgres - before.postgres) : undefined,
-      bench: per(bench.user + bench.system)
+      bench: per(bench.user + bench.system),
+      idle: machine && before.machine && machine.total > before.machine.total
+        ? (machine.idle - before.machine.idle) / (machine.total - before.machine.total)
+        : undefined
     }
   }
 }

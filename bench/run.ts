@@ -361,13 +361,15 @@ async function main() {
  * Where the CPU went, per request (PostgreSQL backend): with every process on the same few cores, a
  * time under load follows the sum of these, so the time ratios above follow them too.
  */
+const RUNS = ['app', 'least', 'db', 'http'] as const
+
 function cpuTable(results: Record<string, Round[]>): string[] {
   const lines = [
     '',
-    'CPU time per request, µs (user + system, medians over the rounds; "bench" is the load generator, or the database client for raw DB):',
+    'CPU time per request, µs (user + system, medians over the rounds; "bench" is the load generator, or the database client for raw DB), and the share of the machine\'s CPU time (all cores) that no process used during each run:',
     '',
-    '| scenario | conns | app: server | app: PostgreSQL | app: bench | least: server | least: PostgreSQL | least: bench | raw DB: PostgreSQL | raw DB: client | bare HTTP: server | bare HTTP: bench |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|'
+    '| scenario | conns | app: server | app: PostgreSQL | app: bench | least: server | least: PostgreSQL | least: bench | raw DB: PostgreSQL | raw DB: client | bare HTTP: server | bare HTTP: bench | idle %: app / least / raw DB / bare HTTP |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
   ]
   for (const [key, rounds] of Object.entries(results)) {
     if (!rounds.some((r) => r.app.cpu)) continue
@@ -376,7 +378,8 @@ function cpuTable(results: Record<string, Round[]>): string[] {
       f(median(rounds.map((r) => pick(r)?.[field]).filter((value): value is number => value !== undefined)), 0)
     const cells = ([['app', 'server'], ['app', 'postgres'], ['app', 'bench'], ['least', 'server'], ['least', 'postgres'], ['least', 'bench'],
       ['db', 'postgres'], ['db', 'bench'], ['http', 'server'], ['http', 'bench']] as const).map(([run, field]) => of((r) => r[run]?.cpu, field))
-    lines.push(`| ${scenario} | ${conns} | ${cells.join(' | ')} |`)
+    const idle = RUNS.map((run) => f(100 * median(rounds.map((r) => r[run]?.cpu?.idle).filter((value): value is number => value !== undefined)), 0))
+    lines.push(`| ${scenario} | ${conns} | ${cells.join(' | ')} | ${idle.join(' / ')} |`)
   }
   return lines
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import t from 'tap'
-import { type Measurement, postgresCpu, processCpu, withCpu } from '../../bench/measure.ts'
+import { cpus } from 'node:os'
+import { type Measurement, machineCpu, postgresCpu, processCpu, withCpu } from '../../bench/measure.ts'
 import { TEST_DATABASE_IS_LOCAL } from '../helpers/db.ts'
 
 /** Spends `ms` of this process's CPU time (not wall time: on a busy machine the two differ). */
@@ -40,6 +41,8 @@ t.test('withCpu: CPU per request of the server, PostgreSQL and this process', as
   t.ok(result.cpu!.bench >= 10_000, `this process: ${result.cpu!.bench} µs a request`)
   t.ok(result.cpu!.server! >= 5_000, `the server: ${result.cpu!.server} µs a request`)
 
+  t.ok(result.cpu!.idle! >= 0 && result.cpu!.idle! < 1, `the machine's idle share: ${result.cpu!.idle}`)
+
   const noServer = await withCpu(undefined, async () => measured(0))
   t.equal(noServer.cpu!.server, undefined, 'no server, no server figure')
   t.ok(Number.isFinite(noServer.cpu!.bench), 'no requests counts as one, not a division by zero')
@@ -48,4 +51,15 @@ t.test('withCpu: CPU per request of the server, PostgreSQL and this process', as
 t.test('postgresCpu sums the local PostgreSQL processes', { skip: !TEST_DATABASE_IS_LOCAL && 'TEST_DATABASE_URL is not a local server' }, async (t) => {
   const cpu = postgresCpu()
   t.ok(cpu !== undefined && cpu > 0, `PostgreSQL has used ${cpu} µs`)
+})
+
+t.test("machineCpu counts every core's time, idle and in all", async (t) => {
+  const before = machineCpu()!
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const after = machineCpu()!
+  // Hundredths of a second on each core: half a second is about 50 ticks a core.
+  const ticks = after.total - before.total
+  const expected = 50 * cpus().length
+  t.ok(ticks >= expected / 2 && ticks <= expected * 2, `${ticks} ticks in 500 ms on ${cpus().length} cores`)
+  t.ok(after.idle >= before.idle && after.idle - before.idle <= ticks, 'idle is a part of the whole')
 })

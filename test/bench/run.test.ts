@@ -40,10 +40,13 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
   // processes where they run on this machine.
   for (const scenario of ['list 50 conversations', 'get a 40-message conversation']) {
     for (const conns of ['1', '32']) {
-      const cells = report.split('\n').find((line) => line.startsWith(`| ${scenario} | ${conns} |`))?.split('|').slice(3, 13).map((cell) => cell.trim())
+      const line = report.split('\n').find((text) => text.startsWith(`| ${scenario} | ${conns} |`))?.split('|')
+      const cells = line?.slice(3, 13).map((cell) => cell.trim())
       const [appServer, appPostgres, , leastServer, , , rawPostgres, rawClient, bareServer] = (cells ?? []).map(Number)
       t.ok(cells?.length === 10 && [appServer, leastServer, rawClient, bareServer].every((us) => us! > 0), `${scenario} at ${conns}: CPU per request of each process`, { cells })
       if (TEST_DATABASE_IS_LOCAL) t.ok(appPostgres! > 0 && rawPostgres! > 0, `${scenario} at ${conns}: PostgreSQL's CPU per request`)
+      const idle = line?.[13]?.split('/').map(Number)
+      t.ok(idle?.length === 4 && idle.every((share) => share >= 0 && share <= 100), `${scenario} at ${conns}: the idle share of each run`, { idle })
     }
   }
   t.equal(rows.filter((line) => / \| (list|get) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ \|$/.test(line)).length, 4, 'scale rows for both reads on both backends')
