@@ -21,7 +21,7 @@ import { UsageRepo } from '../src/repos/usage.ts'
 import { parseUsageLimits } from '../src/config.ts'
 import { conversationFile, generateDataDir } from '../test/helpers/generate.ts'
 import { runScript, waitForOutput } from '../test/helpers/process.ts'
-import { type CpuPerRequest, type Measurement, http, inProcess, peakRss, withCpu } from './measure.ts'
+import { type Measurement, http, inProcess, peakRss, withCpu } from './measure.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 // Each scenario's time is split into ROUNDS rounds. Rounds of 3 s each hold a full garbage collection
@@ -126,6 +126,10 @@ async function sideBySide(runs: { app: Run; db?: Run; http?: Run; least?: Run })
   }
   return rounds
 }
+
+/** The median over the rounds of what `pick` finds in each (rounds where it finds nothing left out). */
+const medianOf = (rounds: Round[], pick: (r: Round) => number | undefined) =>
+  median(rounds.map(pick).filter((value): value is number => value !== undefined))
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -300,7 +304,7 @@ async function main() {
   for (const [kind, bench] of [['PostgreSQL', pg], ['PGlite', lite]] as const) {
     for (const [key, rounds] of Object.entries(bench.results)) {
       const [scenario, conns] = key.split('@')
-      const of = (pick: (r: Round) => number | undefined) => median(rounds.map(pick).filter((value): value is number => value !== undefined))
+      const of = (pick: (r: Round) => number | undefined) => medianOf(rounds, pick)
       // No time ratio without the database ceiling (PGlite runs in the server's own process).
       const overCeilings = (m: Measurement | undefined, r: Round) => (m && r.db ? m.mean / (r.db.mean + (r.http?.mean ?? 0)) : undefined)
       const time = of((r) => overCeilings(r.app, r))
@@ -357,12 +361,14 @@ async function main() {
   process.stdout.write(`${report}\n`)
 }
 
+const CPU_CELLS = [['app', 'server'], ['app', 'postgres'], ['app', 'bench'], ['least', 'server'], ['least', 'postgres'], ['least', 'bench'],
+  ['db', 'postgres'], ['db', 'bench'], ['http', 'server'], ['http', 'bench']] as const
+const RUNS = ['app', 'least', 'db', 'http'] as const
+
 /**
  * Where the CPU went, per request (PostgreSQL backend): with every process on the same few cores, a
  * time under load follows the sum of these, so the time ratios above follow them too.
  */
-const RUNS = ['app', 'least', 'db', 'http'] as const
-
 function cpuTable(results: Record<string, Round[]>): string[] {
   const lines = [
     '',
@@ -374,11 +380,8 @@ function cpuTable(results: Record<string, Round[]>): string[] {
   for (const [key, rounds] of Object.entries(results)) {
     if (!rounds.some((r) => r.app.cpu)) continue
     const [scenario, conns] = key.split('@')
-    const of = (pick: (r: Round) => CpuPerRequest | undefined, field: keyof CpuPerRequest) =>
-      f(median(rounds.map((r) => pick(r)?.[field]).filter((value): value is number => value !== undefined)), 0)
-    const cells = ([['app', 'server'], ['app', 'postgres'], ['app', 'bench'], ['least', 'server'], ['least', 'postgres'], ['least', 'bench'],
-      ['db', 'postgres'], ['db', 'bench'], ['http', 'server'], ['http', 'bench']] as const).map(([run, field]) => of((r) => r[run]?.cpu, field))
-    const idle = RUNS.map((run) => f(100 * median(rounds.map((r) => r[run]?.cpu?.idle).filter((value): value is number => value !== undefined)), 0))
+    const cells = CPU_CELLS.map(([run, field]) => f(medianOf(rounds, (r) => r[run]?.cpu?.[field]), 0))
+    const idle = RUNS.map((run) => f(100 * medianOf(rounds, (r) => r[run]?.cpu?.idle), 0))
     lines.push(`| ${scenario} | ${conns} | ${cells.join(' | ')} | ${idle.join(' / ')} |`)
   }
   return lines

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
-import t from 'tap'
 import { cpus } from 'node:os'
+import t from 'tap'
 import { type Measurement, machineCpu, postgresCpu, processCpu, withCpu } from '../../bench/measure.ts'
 import { TEST_DATABASE_IS_LOCAL } from '../helpers/db.ts'
 
