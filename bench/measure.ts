@@ -139,7 +139,7 @@ export function postgresCpu(): number | undefined {
 export function machineCpu(): { idle: number; total: number } | undefined {
   let line: string
   try {
-    line = readFileSync('/proc/stat', 'utf8').slice(0, 200).split('\n')[0]!
+    line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!
   } catch {
     return undefined
   }

@@ -14,24 +14,27 @@ const MISSING = '00000000-0000-4000-8000-000000000000'
 // Model output that tries to run script three ways; the page must render it inert.
 const HOSTILE = 'Here is an image <img src=x onerror="window.__xss=1"> and a [harmless link](javascript:window.__xss=2).'
 type Stage = 'answer' | 'ranking' | 'chairman'
-const stageOf = (prompt: string): Stage | 'title' =>
-  prompt.startsWith('Generate a very short title') ? 'title'
-    : prompt.startsWith('You are the Chairman') ? 'chairman'
-      : prompt.startsWith('You are evaluating') ? 'ranking' : 'answer'
 
 // A held stage's calls wait until the test has seen that stage's progress on the page, so a
 // slow browser cannot miss a stage that passed while it was busy.
-const held = new Map<Stage, Promise<void>>()
+const held = new Map<Stage | 'title', Promise<void>>()
 function hold(stage: Stage) {
   let release!: () => void
-  held.set(stage, new Promise<void>((resolve) => { release = resolve }))
-  return () => { held.delete(stage); release() }
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  held.set(stage, gate)
+  return () => {
+    if (held.get(stage) === gate) held.delete(stage)
+    release()
+  }
 }
 
 const slowAndHostile: FakeHandler = async (request) => {
   await new Promise((resolve) => setTimeout(resolve, 400))
-  const stage = stageOf(promptOf(request))
-  if (stage !== 'title') await held.get(stage)
+  const prompt = promptOf(request)
+  const stage = prompt.startsWith('Generate a very short title') ? 'title'
+    : prompt.startsWith('You are the Chairman') ? 'chairman'
+      : prompt.startsWith('You are evaluating') ? 'ranking' : 'answer'
+  await held.get(stage)
   if (stage === 'title') return 'Tides Explained'
   if (stage === 'chairman') return `**The council agrees.** ${HOSTILE}\n\n<script>window.__xss=3</script>`
   if (stage === 'ranking') return wellBehaved(request)
