@@ -1,11 +1,8 @@
 // The HTTP ceiling: a bare Fastify route serving, from memory, the exact bytes the app answers with.
 import { readFileSync } from 'node:fs'
 import Fastify from 'fastify'
-import { tuneHeapGrowth } from '../src/heap-tuning.ts'
 
 const bodies = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Record<string, string>
-// The same garbage-collector setting as the server's, so that the difference is the app's work.
-tuneHeapGrowth()
 const app = Fastify({ logger: false })
 for (const [path, body] of Object.entries(bodies)) {
   app.get(path, (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(body))

@@ -1,28 +1,29 @@
 import { randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
+import { notFound } from './errors.ts'
+import { RequestLines, loggerOptions } from './logger.ts'
 import authPlugin from './plugins/auth.ts'
 import configPlugin from './plugins/config.ts'
 import dbPlugin from './plugins/db.ts'
 import docsPlugin from './plugins/docs.ts'
 import errorsPlugin from './plugins/errors.ts'
-import hardeningPlugin from './plugins/hardening.ts'
+import hardeningPlugin, { apiRateLimit } from './plugins/hardening.ts'
 import inputPlugin from './plugins/input.ts'
 import reposPlugin from './plugins/repos.ts'
-import securityPlugin from './plugins/security.ts'
-import spaPlugin from './plugins/spa.ts'
+import { apiHeaders } from './plugins/security.ts'
 import servicesPlugin, { type ServicesOptions } from './plugins/services.ts'
+import spaPlugin from './plugins/spa.ts'
 import adminRoutes from './routes/admin.ts'
 import conversationRoutes from './routes/conversations.ts'
 import healthRoutes from './routes/health.ts'
 import messageRoutes from './routes/messages.ts'
-import usageRoutes from './routes/usage.ts'
-import { RequestLogger, requestLoggerFactory } from './request-logger.ts'
 import { ErrorBody } from './routes/schemas.ts'
+import usageRoutes from './routes/usage.ts'
 import { validatorCompiler } from './validation.ts'
 
 export interface AppOptions extends ServicesOptions {
@@ -31,42 +32,20 @@ export interface AppOptions extends ServicesOptions {
   database?: Database
 }
 
-/**
- * Redacted wherever they appear in a log line: credentials, tokens and connection strings. No `res`
- * path: Fastify's serializer logs a response as its status code only, and a path under `res` would
- * have every request's line walked for it.
- */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-api-key"]',
-  'config.database.url',
-  'config.database.migrationUrl',
-  'config.llm.apiKey',
-  'config.adminToken'
-]
-
-class OneLinePerRequest extends LogController {
-  override incomingRequest(): void {}
-
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (this.isLogDisabled(request)) return
-    if (request.log instanceof RequestLogger) request.log.completed(reply, reply.elapsedTime, error)
-    else super.requestCompleted(error, request, reply)
-  }
-}
+// Startup may wait DB_STARTUP_TIMEOUT_MS for the database (it says why when it gives up); the rest of
+// booting gets this much more before Fastify's own "plugin did not start in time".
+const BOOT_MARGIN_MS = 30_000
 
 export function serverOptions(config: Config, logStream?: DestinationStream): FastifyServerOptions {
   return {
-    logger: { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, stream: logStream },
+    logger: loggerOptions(config, logStream),
+    logController: new RequestLines(),
     bodyLimit: config.bodyLimit,
     // A hop count is valid (fastify docs) though the type omits it.
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     requestIdHeader: 'x-request-id',
-    // One line per request ("request completed", with status and time) instead of two.
-    logController: new OneLinePerRequest(),
-    childLoggerFactory: requestLoggerFactory,
     genReqId: () => randomUUID(),
+    pluginTimeout: config.db.startupTimeoutMs + BOOT_MARGIN_MS,
     return503OnClosing: true
   }
 }
@@ -85,9 +64,7 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
     done()
   })
 
-
   await fastify.register(configPlugin, { config: options.config })
-  await fastify.register(securityPlugin)
   await fastify.register(errorsPlugin)
   await fastify.register(docsPlugin)
   await fastify.register(inputPlugin)
@@ -98,17 +75,28 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
   await fastify.register(authPlugin)
   await fastify.register(servicesPlugin, { llmClient: options.llmClient })
 
-  await fastify.register(healthRoutes)
+  // JSON answers (the API and the health checks) carry the API's headers; the pages, helmet's.
+  await fastify.register(async (health) => {
+    health.addHook('onRequest', apiHeaders)
+    await health.register(healthRoutes)
+  })
   await fastify.register(
     async (api) => {
-      api.addHook('onRequest', api.authenticate)
-      await api.register(conversationRoutes)
-      await api.register(messageRoutes)
-      await api.register(usageRoutes)
+      api.addHook('onRequest', apiHeaders)
+      await apiRateLimit(api)
+      api.setNotFoundHandler((request) => {
+        throw notFound(`Route ${request.method} ${request.url.split('?', 1)[0]} not found`)
+      })
+      await api.register(async (user) => {
+        user.addHook('onRequest', user.authenticate)
+        await user.register(conversationRoutes)
+        await user.register(messageRoutes)
+        await user.register(usageRoutes)
+      })
+      await api.register(adminRoutes)
     },
     { prefix: '/api' }
   )
-  await fastify.register(adminRoutes, { prefix: '/api' })
   await fastify.register(spaPlugin)
 }
 

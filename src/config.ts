@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { DEMO_CHAIRMAN, DEMO_COUNCIL, DEMO_TITLE_MODEL } from './council/demo.ts'
+import { DEFAULT_TIER, LOCAL_USER_ID } from './domain.ts'
 
 export const HOSTED_LLM_BASE_URL = 'https://openrouter.ai/api/v1'
 export const DEFAULT_COUNCIL_MODELS = [
@@ -13,7 +13,12 @@ export const DEFAULT_COUNCIL_MODELS = [
 ]
 export const DEFAULT_CHAIRMAN_MODEL = 'google/gemini-3-pro-preview'
 export const DEFAULT_TITLE_MODEL = 'google/gemini-2.5-flash'
-export const LOCAL_USER_ID = 'local'
+// The offline demo's models (src/council/demo.ts answers as any of them).
+export const DEMO_COUNCIL = ['demo/atlas', 'demo/borealis', 'demo/cirrus']
+export const DEMO_CHAIRMAN = 'demo/chair'
+export const DEMO_TITLE_MODEL = 'demo/titles'
+export const DEFAULT_USAGE_LIMITS = 'free:10/100,pro:100/3000,enterprise:unlimited'
+export { LOCAL_USER_ID }
 
 const Int = (min: number, def: number) => Type.Integer({ minimum: min, default: def })
 const Bool = (def: boolean) => Type.Boolean({ default: def })
@@ -32,6 +37,7 @@ const EnvSchema = Type.Object({
   DB_PREPARE: Bool(true),
   DB_CONNECT_TIMEOUT_MS: Int(1, 5000),
   DB_STATEMENT_TIMEOUT_MS: Int(0, 30000),
+  DB_STARTUP_TIMEOUT_MS: Int(1, 120000),
   SLOW_QUERY_MS: Int(0, 1000),
   BODY_LIMIT: Int(1024, 1048576),
   RATE_LIMIT_MAX: Int(0, 600),
@@ -52,7 +58,7 @@ const EnvSchema = Type.Object({
   CHAIRMAN_MODEL: Type.Optional(Type.String()),
   TITLE_MODEL: Type.Optional(Type.String()),
   LLM_TIMEOUT_MS: Int(1, 120000),
-  USAGE_LIMITS: Type.String({ default: 'free:10/100,pro:100/3000,enterprise:unlimited' }),
+  USAGE_LIMITS: Type.Optional(Type.String()),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' }
@@ -81,6 +87,8 @@ export interface Config {
     connectTimeoutMs: number
     statementTimeoutMs: number
     slowQueryMs: number
+    /** How long startup may wait for the database: connecting, another instance's migration, migrating. */
+    startupTimeoutMs: number
   }
   bodyLimit: number
   rateLimitMax: number
@@ -103,6 +111,8 @@ export interface Config {
     timeoutMs: number
   }
   usageLimits: Map<string, TierLimits>
+  /** Whether the limits count: with AUTH_MODE=none they do only when USAGE_LIMITS is set. */
+  usageLimited: boolean
   logLevel: string
 }
 
@@ -135,7 +145,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       prepare: env.DB_PREPARE,
       connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
-      slowQueryMs: env.SLOW_QUERY_MS
+      slowQueryMs: env.SLOW_QUERY_MS,
+      startupTimeoutMs: env.DB_STARTUP_TIMEOUT_MS
     },
     bodyLimit: env.BODY_LIMIT,
     rateLimitMax: env.RATE_LIMIT_MAX,
@@ -145,7 +156,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     auth,
     adminToken: env.ADMIN_TOKEN || null,
     llm,
-    usageLimits: parseUsageLimits(env.USAGE_LIMITS),
+    ...usageConfig(env, auth),
     logLevel: env.LOG_LEVEL
   }
 }
@@ -246,6 +257,17 @@ function llmConfig(env: Env, production: boolean): Config['llm'] {
   }
 }
 
+/**
+ * The tiers' limits. A single person's own server (AUTH_MODE=none) is not capped unless USAGE_LIMITS is
+ * set: the local user's queries are still counted and shown, against no limit.
+ */
+function usageConfig(env: Env, auth: Config['auth']): Pick<Config, 'usageLimits' | 'usageLimited'> {
+  const usageLimits = parseUsageLimits(env.USAGE_LIMITS ?? DEFAULT_USAGE_LIMITS)
+  const usageLimited = auth.mode !== 'none' || env.USAGE_LIMITS !== undefined
+  if (!usageLimited) for (const tier of usageLimits.keys()) usageLimits.set(tier, { daily: null, monthly: null })
+  return { usageLimits, usageLimited }
+}
+
 /** `free:10/100,pro:100/3000,enterprise:unlimited`; each side of `/` may also be `unlimited`. */
 export function parseUsageLimits(value: string): Map<string, TierLimits> {
   const limits = new Map<string, TierLimits>()
@@ -260,7 +282,7 @@ export function parseUsageLimits(value: string): Map<string, TierLimits> {
     const count = (part: string | undefined) => (all || part === 'unlimited' ? null : Number(part))
     limits.set(tier!.toLowerCase(), { daily: count(daily), monthly: count(monthly) })
   }
-  if (!limits.has('free')) throw new ConfigError('USAGE_LIMITS must define the free tier (new users start on it)')
+  if (!limits.has(DEFAULT_TIER)) throw new ConfigError(`USAGE_LIMITS must define the ${DEFAULT_TIER} tier (new users start on it)`)
   return limits
 }
 

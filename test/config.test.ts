@@ -1,6 +1,5 @@
 import t from 'tap'
-import { ConfigError, DEFAULT_COUNCIL_MODELS, loadConfig, parseUsageLimits } from '../src/config.ts'
-import { DEMO_COUNCIL } from '../src/council/demo.ts'
+import { ConfigError, DEFAULT_COUNCIL_MODELS, DEMO_COUNCIL, loadConfig, parseUsageLimits } from '../src/config.ts'
 
 t.test('development defaults: embedded database, demo council, local user', async (t) => {
   const config = loadConfig({})
@@ -13,14 +12,25 @@ t.test('development defaults: embedded database, demo council, local user', asyn
     auth: { mode: 'none' },
     adminToken: null,
     llm: { provider: 'demo', councilModels: DEMO_COUNCIL, chairmanModel: 'demo/chair', timeoutMs: 120000 },
-    db: { poolMax: 15, prepare: true, connectTimeoutMs: 5000, statementTimeoutMs: 30000, slowQueryMs: 1000 },
+    db: { poolMax: 15, prepare: true, connectTimeoutMs: 5000, statementTimeoutMs: 30000, slowQueryMs: 1000, startupTimeoutMs: 120000 },
     bodyLimit: 1048576,
     rateLimitMax: 600,
     shutdownGraceMs: 30000
   })
-  t.same(config.usageLimits.get('free'), { daily: 10, monthly: 100 })
-  t.same(config.usageLimits.get('enterprise'), { daily: null, monthly: null })
   t.equal(loadConfig({ PGLITE_DIR: 'memory://' }).database.kind, 'pglite')
+})
+
+t.test("a single person's own server (AUTH_MODE=none) is not capped unless USAGE_LIMITS is set", async (t) => {
+  const own = loadConfig({})
+  t.equal(own.usageLimited, false)
+  t.same([...own.usageLimits], [['free', { daily: null, monthly: null }], ['pro', { daily: null, monthly: null }], ['enterprise', { daily: null, monthly: null }]])
+  const capped = loadConfig({ USAGE_LIMITS: 'free:3/30' })
+  t.equal(capped.usageLimited, true)
+  t.same(capped.usageLimits.get('free'), { daily: 3, monthly: 30 }, 'set explicitly, the limits apply')
+  const team = loadConfig({ AUTH_MODE: 'header' })
+  t.equal(team.usageLimited, true)
+  t.same(team.usageLimits.get('free'), { daily: 10, monthly: 100 }, 'with users, the default limits apply')
+  t.same(team.usageLimits.get('enterprise'), { daily: null, monthly: null })
 })
 
 t.test('production defaults and the provider choice', async (t) => {

@@ -1,7 +1,12 @@
+import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { type AddressInfo, connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import postgres from 'postgres'
 import t, { type Test } from 'tap'
+import { MIGRATION_LOCK_KEY } from '../src/db/migrate.ts'
 import { TEST_DATABASE_URL, createPostgresDatabase } from './helpers/db.ts'
 import { runScript, waitForOutput } from './helpers/process.ts'
 
@@ -119,4 +124,78 @@ t.test('production rules: a clear line, a non-zero exit, no secret', async (t) =
     t.notMatch(result.stdout + result.stderr, SECRET_URL_PASSWORD, `${name}: no password`)
     t.notMatch(result.stdout + result.stderr, secret, `${name}: no API key`)
   }
+})
+
+t.test("startup waits for another instance's migration past Fastify's 10 s plugin timeout, and says so", { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = await createPostgresDatabase(t)
+  const holder = postgres(url, { max: 1, onnotice: () => {} })
+  t.teardown(() => holder.end())
+  await holder`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`
+  const child = runScript('src/server.ts', { PORT: '0', DATABASE_URL: url })
+  t.teardown(() => child.kill('SIGKILL'))
+  await waitForOutput(child, /waiting for another instance's migration/)
+  // Longer than Fastify's default plugin timeout (10 s), after which the server used to exit.
+  await sleep(12_000)
+  t.equal(child.exitCode, null, 'still waiting, not exited')
+  await holder`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`
+  const line = await waitForOutput(child, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+  const base = /http:\/\/127\.0\.0\.1:\d+/.exec(line)![0]
+  t.equal((await fetch(`${base}/readyz`)).status, 200)
+  const exit = await stop(child)
+  t.equal(exit.code, 0)
+  t.match(exit.stdout, /migrations: applied 1 \(0000_init\)/, 'it migrated once the lock was free')
+})
+
+t.test('startup gives up at DB_STARTUP_TIMEOUT_MS with one line saying why', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = await createPostgresDatabase(t)
+  const holder = postgres(url, { max: 1, onnotice: () => {} })
+  t.teardown(() => holder.end())
+  await holder`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`
+  const exit = await runScript('src/server.ts', { PORT: '0', DATABASE_URL: url, DB_STARTUP_TIMEOUT_MS: '3000' }).done
+  t.equal(exit.code, 1)
+  t.match(exit.stderr, /^llm-council-server: gave up after \d+ s waiting for another instance's migration .*DB_STARTUP_TIMEOUT_MS/)
+  t.equal(exit.stderr.trim().split('\n').length, 1, 'one line, no stack trace')
+})
+
+t.test('production: an unreachable database is retried with backoff, then one line, no stack, no password', async (t) => {
+  const exit = await runScript('src/server.ts', {
+    NODE_ENV: 'production',
+    PORT: '0',
+    DATABASE_URL: `postgres://u:${SECRET_URL_PASSWORD}@127.0.0.1:1/council`,
+    AUTH_MODE: 'header',
+    OPENROUTER_API_KEY: 'sk-test',
+    DB_STARTUP_TIMEOUT_MS: '4000'
+  }).done
+  t.equal(exit.code, 1)
+  t.match(exit.stdout, /cannot reach PostgreSQL 127\.0\.0\.1:1\/council \(ECONNREFUSED\); retrying in 1 s/)
+  t.match(exit.stdout, /retrying in 2 s/, 'backing off')
+  t.match(exit.stderr, /^llm-council-server: cannot reach PostgreSQL 127\.0\.0\.1:1\/council \(ECONNREFUSED\) after 4 s/)
+  t.equal(exit.stderr.trim().split('\n').length, 1, 'one line, no stack trace')
+  t.notMatch(exit.stdout + exit.stderr, SECRET_URL_PASSWORD)
+})
+
+t.test('production: a database that comes up after the server starts is waited for', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = new URL(await createPostgresDatabase(t))
+  // A port with nothing on it yet; the "database" appears there (a forwarder to the real one) a moment later.
+  const probe = createServer().listen(0, '127.0.0.1')
+  await once(probe, 'listening')
+  const port = (probe.address() as AddressInfo).port
+  probe.close()
+  const late = new URL(url)
+  late.hostname = '127.0.0.1'
+  late.port = String(port)
+  const child = runScript('src/server.ts', {
+    NODE_ENV: 'production',
+    PORT: '0',
+    DATABASE_URL: late.toString(),
+    AUTH_MODE: 'header',
+    OPENROUTER_API_KEY: 'sk-test'
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  await waitForOutput(child, /retrying in/)
+  const forwarder = createServer((socket) => socket.pipe(connect(Number(url.port || 5432), url.hostname)).pipe(socket)).listen(port, '127.0.0.1')
+  t.teardown(() => forwarder.close())
+  await waitForOutput(child, /Server listening at/)
+  const exit = await stop(child)
+  t.equal(exit.code, 0)
 })

@@ -2,6 +2,7 @@ import pino from 'pino'
 import { ConfigError, loadConfig, loadDotEnv } from '../config.ts'
 import type { Database } from '../db/client.ts'
 import { connectDatabase } from '../db/connect.ts'
+import { DatabaseStartupError } from '../db/errors.ts'
 import { DirectoryInUseError } from '../db/pglite-lock.ts'
 
 /** Exit codes of the command-line tools. */
@@ -29,7 +30,7 @@ export async function openToolDatabase(log = pino({ level: 'warn' }, pino.destin
     return await connectDatabase({ ...config, database }, log)
   } catch (error) {
     if (error instanceof DirectoryInUseError) throw new CannotRun(`${error.message} (stop the server first)`)
-    if (error instanceof ConfigError) throw new CannotRun(error.message)
+    if (error instanceof ConfigError || error instanceof DatabaseStartupError) throw new CannotRun(error.message)
     const { code, message } = error as { code?: string; message?: string }
     throw new CannotRun(`cannot open the database: ${code ? `${code}: ` : ''}${message ?? error}`)
   }

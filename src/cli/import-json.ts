@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { LOCAL_USER_ID } from '../config.ts'
+import { LOCAL_USER_ID, USER_ID_MAX_LENGTH, isUserId } from '../domain.ts'
 import { TransferRepo } from '../repos/transfer.ts'
 import { CannotRun, EXIT, openToolDatabase, runTool } from './common.ts'
 import { type ImportSummary, runImport } from './import/importer.ts'
@@ -30,7 +30,7 @@ function parse(argv: string[]) {
     })
     const concurrency = Number(values.concurrency)
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1 to 64')
-    if (values.user !== undefined && !/^[^\u0000-\u001f\u007f]{1,128}$/.test(values.user)) throw new Error('--user must be 1 to 128 printable characters')
+    if (values.user !== undefined && !isUserId(values.user)) throw new Error(`--user must be 1 to ${USER_ID_MAX_LENGTH} printable characters`)
     if (!values.help && positionals.length === 0) throw new Error('name at least one file or directory to import')
     return { ...values, concurrency, paths: positionals }
   } catch (error) {

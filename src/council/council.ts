@@ -1,4 +1,4 @@
-import type { AggregateRanking, AssistantMetadata, ModelError, Stage1Result, Stage2Result, Stage3Result } from '../db/stages.ts'
+import type { AggregateRanking, AssistantMetadata, ModelError, Stage1Result, Stage2Result, Stage3Result } from './types.ts'
 import { type LlmClient, LlmError } from './client.ts'
 import { chairmanPrompt, rankingPrompt, responseLabel, titlePrompt } from './prompts.ts'
 import { aggregateRankings, parseRanking } from './ranking.ts'

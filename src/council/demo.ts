@@ -1,10 +1,6 @@
 import type { ChatMessage, LlmClient } from './client.ts'
 import { fallbackTitle } from './council.ts'
 
-export const DEMO_COUNCIL = ['demo/atlas', 'demo/borealis', 'demo/cirrus']
-export const DEMO_CHAIRMAN = 'demo/chair'
-export const DEMO_TITLE_MODEL = 'demo/titles'
-
 const SAMPLE_NOTICE = '*This is a sample answer from the offline demo: no language model was asked.*'
 
 function hash(text: string): number {

@@ -1,4 +1,4 @@
-import type { Stage1Result, Stage2Result } from '../db/stages.ts'
+import type { Stage1Result, Stage2Result } from './types.ts'
 
 /** "Response A", "Response B"... for the n-th answer. */
 export const responseLabel = (index: number) => `Response ${String.fromCharCode(65 + index)}`

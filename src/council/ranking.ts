@@ -1,4 +1,4 @@
-import type { AggregateRanking, Stage2Result } from '../db/stages.ts'
+import type { AggregateRanking, Stage2Result } from './types.ts'
 
 const LABEL = /\bresponse\s+([a-z])\b/gi
 const HEADER = /final\s+ranking\s*:?/gi

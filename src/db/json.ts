@@ -5,8 +5,16 @@ export function replaceNul(text: string): string {
   return text.replace(NUL, '\uFFFD')
 }
 
-/** JSON text for a JSONB parameter, with every NUL in every string replaced. */
-export function toJsonb(value: unknown): string | null {
-  if (value === null || value === undefined) return null
-  return JSON.stringify(value, (_key, item) => (typeof item === 'string' ? replaceNul(item) : item))
+/** `value` (JSON data) with every NUL in every string replaced, counted in `counter` when one is given. */
+export function withoutNul<T>(value: T, counter?: { count: number }): T {
+  if (typeof value === 'string') {
+    if (!value.includes('\u0000')) return value
+    if (counter) counter.count += value.match(NUL)!.length
+    return replaceNul(value) as T
+  }
+  if (Array.isArray(value)) return value.map((item) => withoutNul(item, counter)) as T
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [withoutNul(key, counter), withoutNul(item, counter)])) as T
+  }
+  return value
 }

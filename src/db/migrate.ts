@@ -1,20 +1,36 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { sql } from 'drizzle-orm'
+import { count } from 'drizzle-orm'
+import { pgSchema, serial, text } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Sql } from 'postgres'
 import { type Database, type PoolOptions, postgresClient } from './client.ts'
-import { queryRows } from './sql.ts'
+import { DatabaseStartupError, errorCode } from './errors.ts'
 import type { Db } from './types.ts'
 
 export const MIGRATIONS_FOLDER = join(import.meta.dirname, '../../drizzle')
 // Any fixed 64-bit number, the same in every instance: they queue on it while one migrates.
-const MIGRATION_LOCK_KEY = 7_361_845_120_001
+export const MIGRATION_LOCK_KEY = 7_361_845_120_001
+const WAIT_LOG_INTERVAL_MS = 10_000
+
+/** Drizzle's own record of the migrations it applied (not part of the app's schema, so drizzle-kit leaves it alone). */
+const appliedMigrations = pgSchema('drizzle').table('__drizzle_migrations', { id: serial('id').primaryKey(), hash: text('hash') })
 
 export interface MigrationReport {
   applied: string[]
   latest: string
+}
+
+export interface MigrateOptions {
+  /** PostgreSQL: the URL to migrate over (DIRECT_DATABASE_URL when the pool goes through a pooler). */
+  migrationUrl?: string
+  pool?: PoolOptions
+  /** Where waiting for another instance is reported. */
+  log?: Pick<FastifyBaseLogger, 'info'>
+  /** When to give up waiting for another instance's migration (epoch ms). */
+  deadline?: number
 }
 
 function journalTags(): string[] {
@@ -25,14 +41,13 @@ function journalTags(): string[] {
 }
 
 async function appliedCount(db: Db): Promise<number> {
-  // Two statements: a query naming a table that does not exist yet fails at parse time.
-  const [table] = await queryRows<{ exists: boolean }>(
-    db,
-    sql`select to_regclass('drizzle.__drizzle_migrations') is not null as exists`
-  )
-  if (!table?.exists) return 0
-  const [row] = await queryRows<{ count: number }>(db, sql`select count(*)::int as count from drizzle.__drizzle_migrations`)
-  return Number(row?.count ?? 0)
+  try {
+    const [row] = await db.select({ count: count() }).from(appliedMigrations)
+    return row?.count ?? 0
+  } catch (error) {
+    if (errorCode(error) === '42P01') return 0 // undefined_table: nothing applied yet
+    throw error
+  }
 }
 
 async function runTracked(db: Db, migrate: () => Promise<void>): Promise<MigrationReport> {
@@ -48,10 +63,7 @@ async function runTracked(db: Db, migrate: () => Promise<void>): Promise<Migrati
  * advisory lock, so instances booting together take turns and the later ones find nothing to do.
  * PGlite: the directory lock taken when it was opened already keeps other processes out.
  */
-export async function migrateDatabase(
-  database: Database,
-  options: { migrationUrl?: string; pool?: PoolOptions }
-): Promise<MigrationReport> {
+export async function migrateDatabase(database: Database, options: MigrateOptions): Promise<MigrationReport> {
   if (database.backend === 'pglite') {
     // Loaded only here, as in openPglite: a server on PostgreSQL never holds PGlite's code.
     const { migrate: migratePglite } = await import('drizzle-orm/pglite/migrator')
@@ -62,9 +74,9 @@ export async function migrateDatabase(
   if (!options.migrationUrl || !options.pool) throw new Error('migrateDatabase: PostgreSQL needs migrationUrl and pool')
   // Migrations may take longer than a request is allowed to.
   const client = postgresClient(options.migrationUrl, { ...options.pool, statementTimeoutMs: 0 }, 1)
-  const db = drizzlePostgres(client)
+  const db = drizzlePostgres({ client })
   try {
-    await client`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`
+    await takeMigrationLock(client, options)
     try {
       return await runTracked(db as unknown as Db, () => migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER }))
     } finally {
@@ -72,6 +84,33 @@ export async function migrateDatabase(
     }
   } finally {
     await client.end({ timeout: 5 })
+  }
+}
+
+/** Takes the migration lock, waiting (and saying so) while another instance holds it, until the deadline. */
+async function takeMigrationLock(client: Sql, { log, deadline = Number.POSITIVE_INFINITY }: MigrateOptions): Promise<void> {
+  const [first] = await client<{ taken: boolean }[]>`select pg_try_advisory_lock(${MIGRATION_LOCK_KEY}) as taken`
+  if (first?.taken) return
+  const started = Date.now()
+  log?.info("waiting for another instance's migration to finish (it holds the migration lock)...")
+  const progress = setInterval(
+    () => log?.info(`still waiting for another instance's migration (${Math.round((Date.now() - started) / 1000)} s)...`),
+    WAIT_LOG_INTERVAL_MS
+  )
+  try {
+    // lock_timeout bounds the wait for an advisory lock like any other; 0 (no limit) once it is taken.
+    const remaining = Number.isFinite(deadline) ? Math.max(1, Math.round(deadline - Date.now())) : 0
+    await client`select set_config('lock_timeout', ${String(remaining)}, false)`
+    await client`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`
+    await client`select set_config('lock_timeout', '0', false)`
+  } catch (error) {
+    if (errorCode(error) !== '55P03') throw error // lock_not_available: the deadline passed
+    throw new DatabaseStartupError(
+      `gave up after ${Math.round((Date.now() - started) / 1000)} s waiting for another instance's migration ` +
+        '(raise DB_STARTUP_TIMEOUT_MS, or find the process holding the migration lock)'
+    )
+  } finally {
+    clearInterval(progress)
   }
 }
 

@@ -14,18 +14,20 @@ import {
   uuid,
   varchar
 } from 'drizzle-orm/pg-core'
-import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from './stages.ts'
+import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../council/types.ts'
+import { DEFAULT_TIER, DEFAULT_TITLE, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH } from '../domain.ts'
+import { utcToday } from './sql.ts'
 
-const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
-const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
-const utcToday = sql`(now() at time zone 'utc')::date`
+// Timestamps as the database's own strings: an imported file's microseconds survive (a Date would drop them).
+const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow()
+const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow()
 
 export const conversations = pgTable(
   'conversations',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    userId: varchar('user_id', { length: 128 }).notNull(),
-    title: varchar('title', { length: 500 }).notNull().default('New Conversation'),
+    userId: varchar('user_id', { length: USER_ID_MAX_LENGTH }).notNull(),
+    title: varchar('title', { length: TITLE_MAX_LENGTH }).notNull().default(DEFAULT_TITLE),
     starred: boolean('starred').notNull().default(false),
     messageCount: integer('message_count').notNull().default(0),
     createdAt: createdAt(),
@@ -66,8 +68,8 @@ export const messages = pgTable(
 export const usage = pgTable(
   'usage',
   {
-    userId: varchar('user_id', { length: 128 }).primaryKey(),
-    tier: varchar('tier', { length: 64 }).notNull().default('free'),
+    userId: varchar('user_id', { length: USER_ID_MAX_LENGTH }).primaryKey(),
+    tier: varchar('tier', { length: 64 }).notNull().default(DEFAULT_TIER),
     dailyUsed: integer('daily_used').notNull().default(0),
     dailyLimit: integer('daily_limit'),
     monthlyUsed: integer('monthly_used').notNull().default(0),

@@ -1,53 +1,31 @@
 import { performance } from 'node:perf_hooks'
-import type { PGlite } from '@electric-sql/pglite'
-import type { Sql } from 'postgres'
 
 export interface SlowQuery {
-  /** The SQL text with its $n placeholders; never the parameter values, which hold users' text. */
-  statement: string
+  /** The repository call (`conversations.get`); never its arguments, which hold users' text. */
+  operation: string
   durationMs: number
 }
 
-export type SlowQueryReporter = (query: SlowQuery) => void
-
-const MAX_STATEMENT = 2000
-
-/** Times every statement a client runs and reports those slower than `thresholdMs`. */
-export class SlowQueryWatch {
-  reporter: SlowQueryReporter | null = null
+/**
+ * Times the repositories' database calls and reports those slower than `thresholdMs`. Drizzle's logger
+ * sees a statement before it runs but never how long it took (drizzle-orm#2605), so each repository
+ * call is timed where it is made.
+ */
+export class QueryTimer {
+  reporter: ((query: SlowQuery) => void) | null = null
   thresholdMs = Number.POSITIVE_INFINITY
 
-  observe(statement: string): () => void {
+  /** `query` (a drizzle query, which runs when awaited), timed until it settles. */
+  async time<T>(operation: string, query: PromiseLike<T>): Promise<T> {
     const started = performance.now()
-    return () => {
+    try {
+      return await query
+    } finally {
       const durationMs = performance.now() - started
-      if (this.reporter && durationMs >= this.thresholdMs) {
-        this.reporter({ statement: statement.slice(0, MAX_STATEMENT), durationMs: Math.round(durationMs * 10) / 10 })
-      }
+      if (this.reporter && durationMs >= this.thresholdMs) this.reporter({ operation, durationMs: Math.round(durationMs * 10) / 10 })
     }
   }
-
-  /** postgres.js: drizzle runs everything through `unsafe`; its pending query is a lazy Promise. */
-  instrumentPostgres(client: Sql): void {
-    const unsafe = client.unsafe.bind(client)
-    client.unsafe = ((query: string, ...rest: unknown[]) => {
-      const pending = (unsafe as (...args: unknown[]) => Promise<unknown>)(query, ...rest)
-      const done = this.observe(query)
-      // Promise.prototype.then watches for the end without starting the query (its own then would).
-      Promise.prototype.then.call(pending, done, done)
-      return pending
-    }) as typeof client.unsafe
-  }
-
-  instrumentPglite(client: PGlite): void {
-    const query = client.query.bind(client)
-    client.query = (async (statement: string, ...rest: unknown[]) => {
-      const done = this.observe(statement)
-      try {
-        return await (query as (...args: unknown[]) => Promise<unknown>)(statement, ...rest)
-      } finally {
-        done()
-      }
-    }) as typeof client.query
-  }
 }
+
+/** For repositories built without one (inside a transaction, in tools): times nothing. */
+export const UNTIMED = new QueryTimer()

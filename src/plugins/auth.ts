@@ -1,7 +1,7 @@
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { type JWTVerifyGetKey, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
-import { LOCAL_USER_ID } from '../config.ts'
+import { LOCAL_USER_ID, isUserId } from '../domain.ts'
 import { unauthorized } from '../errors.ts'
 
 declare module 'fastify' {
@@ -14,14 +14,12 @@ declare module 'fastify' {
   }
 }
 
-const USER_ID = /^[^\u0000-\u001f\u007f]{1,128}$/
-
 /** The caller's user id; synchronous where no I/O is needed, so most requests skip a promise. */
 type ResolveUser = (request: FastifyRequest) => string | undefined | Promise<string | undefined>
 
-function bearerToken(request: FastifyRequest): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
-  return match?.[1]
+/** The token of an `Authorization: Bearer <token>` header, if the request has one. */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1]
 }
 
 function jwtResolver(options: { secret?: string; jwksUrl?: string; issuer?: string; audience?: string }): ResolveUser {
@@ -62,7 +60,7 @@ export default fp(
           : jwtResolver(auth)
 
     const accept = (request: FastifyRequest, userId: string | undefined): Error | undefined => {
-      if (!userId || !USER_ID.test(userId)) return unauthorized('credentials name no valid user id')
+      if (!isUserId(userId)) return unauthorized('credentials name no valid user id')
       request.userId = userId
     }
 

@@ -1,8 +1,7 @@
 import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 
-/** The OpenAPI 3 document, generated from the route schemas, at /docs/json; Swagger UI at /docs. */
+/** The OpenAPI 3 document, generated from the route schemas (served with Swagger UI at /docs by the SPA plugin). */
 export default fp(
   async (app) => {
     await app.register(swagger, {
@@ -22,7 +21,6 @@ export default fp(
       hideUntagged: false,
       transform: ({ schema, url }) => ({ schema: url.startsWith('/api') || url.endsWith('z') ? schema : { ...schema, hide: true }, url })
     })
-    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   },
   { name: 'docs' }
 )

@@ -1,8 +1,15 @@
 import { STATUS_CODES } from 'node:http'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isDatabaseUnavailable } from '../db/connect.ts'
+import { isDatabaseUnavailable } from '../db/errors.ts'
 import { HttpError } from '../errors.ts'
+
+/** Who and what a request was about, for its error lines: the user and, on a conversation's routes, its id. */
+export function requestSubject(request: FastifyRequest): { userId?: string; conversationId?: string } {
+  const params = request.params as { id?: unknown } | undefined
+  const conversationId = request.routeOptions.url?.startsWith('/api/conversations/:id') && typeof params?.id === 'string' ? params.id : undefined
+  return { userId: request.userId || undefined, conversationId }
+}
 
 /** One JSON error shape for the whole API: {statusCode, error, message, requestId}. */
 export default fp(
@@ -18,7 +25,7 @@ export default fp(
         message = 'database unavailable, try again shortly'
       }
       if (statusCode >= 500) {
-        request.log.error({ err: error }, 'request failed')
+        request.log.error({ err: error, ...requestSubject(request) }, 'request failed')
         if (!(error instanceof HttpError) && statusCode !== 503) message = 'Internal Server Error'
       }
       if (error instanceof HttpError && error.headers) reply.headers(error.headers)

@@ -1,13 +1,13 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../errors.ts'
-import { isApiUrl } from './security.ts'
 
 /**
- * What a server facing the internet needs besides the routes: per-IP rate limiting of the API
- * (never of health checks), 503s while the event loop is saturated, and CORS for the origins allowed.
+ * What a server facing the internet needs besides the routes: 503s while the event loop is saturated,
+ * and CORS for the origins allowed. (The API's per-IP rate limit is `apiRateLimit`, in the API's scope.)
  */
 export default fp(
   async (app) => {
@@ -19,18 +19,6 @@ export default fp(
         allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
         exposedHeaders: ['x-next-cursor', 'x-request-id', 'retry-after'],
         maxAge: 600
-      })
-    }
-
-    if (config.rateLimitMax > 0) {
-      await app.register(rateLimit, {
-        global: true,
-        max: config.rateLimitMax,
-        timeWindow: 60_000,
-        allowList: (request) => !isApiUrl(request.url),
-        // No `usage` key: clients tell this per-IP limit from their own allowance.
-        errorResponseBuilder: (_request, context) =>
-          new HttpError(429, `rate limit exceeded: at most ${context.max} API requests a minute; retry in ${context.after}`)
       })
     }
 
@@ -49,3 +37,15 @@ export default fp(
   },
   { name: 'hardening', dependencies: ['config', 'errors', 'db'] }
 )
+
+/** Per-IP rate limiting (RATE_LIMIT_MAX a minute), registered in the API's scope: health checks and the app's files are never limited. */
+export async function apiRateLimit(api: FastifyInstance): Promise<void> {
+  if (api.config.rateLimitMax === 0) return
+  await api.register(rateLimit, {
+    max: api.config.rateLimitMax,
+    timeWindow: 60_000,
+    // No `usage` key: clients tell this per-IP limit from their own allowance.
+    errorResponseBuilder: (_request, context) =>
+      new HttpError(429, `rate limit exceeded: at most ${context.max} API requests a minute; retry in ${context.after}`)
+  })
+}

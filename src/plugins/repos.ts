@@ -17,11 +17,11 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const { db } = app.database
+    const { db, timer } = app.database
     app.decorate('repos', {
-      conversations: new ConversationsRepo(db),
-      messages: new MessagesRepo(db),
-      usage: new UsageRepo(db, app.config.usageLimits)
+      conversations: new ConversationsRepo(db, timer),
+      messages: new MessagesRepo(db, timer),
+      usage: new UsageRepo(db, app.config.usageLimits, timer)
     })
   },
   { name: 'repos', dependencies: ['config', 'db'] }

@@ -1,6 +1,7 @@
-import { and, eq, sql } from 'drizzle-orm'
-import { conversations } from '../db/schema.ts'
-import { type Statement, compile, isoTimestamp, queryRawRow } from '../db/sql.ts'
+import { and, desc, eq, sql } from 'drizzle-orm'
+import { conversations, messages } from '../db/schema.ts'
+import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
+import { isoTimestamp } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
 import { type RecencyCursor, encodeCursor } from './cursor.ts'
 
@@ -12,9 +13,6 @@ export interface ConversationMeta {
   message_count: number
   starred: boolean
 }
-
-/** JSON text for a response body: the bytes PostgreSQL sent, or a string from PGlite. */
-export type JsonBody = Buffer | string
 
 export interface ListOptions {
   limit: number
@@ -34,124 +32,116 @@ const metaColumns = {
   starred: conversations.starred
 }
 
+/**
+ * A message as the API shows it, as JSON text built by the database: stage data goes out as stored,
+ * never parsed into objects and serialised again (a 40-message conversation is ~200 KB of it).
+ */
+const messageJson = sql<string>`(case when ${messages.role} = 'user'
+  then json_build_object('role', 'user', 'content', coalesce(${messages.content}, ''), 'created_at', ${isoTimestamp(messages.createdAt)})
+  else json_build_object('role', 'assistant', 'stage1', ${messages.stage1}, 'stage2', ${messages.stage2}, 'stage3', ${messages.stage3},
+                         'metadata', ${messages.metadata}, 'created_at', ${isoTimestamp(messages.createdAt)})
+  end)::text`
+
+const byIdAndOwner = and(eq(conversations.id, sql.placeholder('id')), eq(conversations.userId, sql.placeholder('userId')))
+
 /** Conversations of one user; every method takes the user id, and no query can reach another user's rows. */
 export class ConversationsRepo {
   #db: Db
+  #timer: QueryTimer
+  #statements
 
-  constructor(db: Db) {
+  constructor(db: Db, timer: QueryTimer = UNTIMED) {
     this.#db = db
+    this.#timer = timer
+    this.#statements = {
+      create: db.insert(conversations).values({ userId: sql.placeholder('userId') }).returning(metaColumns).prepare('conversation_create'),
+      get: db.select(metaColumns).from(conversations).where(byIdAndOwner).prepare('conversation_get'),
+      messages: db
+        .select({ json: messageJson })
+        .from(messages)
+        .where(eq(messages.conversationId, sql.placeholder('id')))
+        .orderBy(messages.position)
+        .limit(MAX_MESSAGES_READ)
+        .prepare('conversation_messages'),
+      exists: db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner).prepare('conversation_exists'),
+      rename: db
+        .update(conversations)
+        .set({ title: sql`${sql.placeholder('title')}` })
+        .where(byIdAndOwner)
+        .returning(metaColumns)
+        .prepare('conversation_rename'),
+      toggleStar: db
+        .update(conversations)
+        .set({ starred: sql`not ${conversations.starred}` })
+        .where(byIdAndOwner)
+        .returning(metaColumns)
+        .prepare('conversation_star'),
+      delete: db.delete(conversations).where(byIdAndOwner).returning({ id: conversations.id }).prepare('conversation_delete'),
+      list: [false, true].map((paged) => [false, true].map((byStar) => this.#listStatement(paged, byStar)))
+    }
   }
 
-  async create(userId: string, title?: string): Promise<ConversationMeta> {
-    const [row] = await this.#db
-      .insert(conversations)
-      .values({ userId, ...(title === undefined ? {} : { title }) })
-      .returning(metaColumns)
+  /** The list statement for one shape of filter: one row more than the page, whose presence means more follow. */
+  #listStatement(paged: boolean, byStar: boolean) {
+    return this.#db
+      .select(metaColumns)
+      .from(conversations)
+      .where(
+        and(
+          eq(conversations.userId, sql.placeholder('userId')),
+          byStar ? eq(conversations.starred, sql.placeholder('starred')) : undefined,
+          paged
+            ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${sql.placeholder('beforeUpdatedAt')}::timestamptz, ${sql.placeholder('beforeId')}::uuid)`
+            : undefined
+        )
+      )
+      .orderBy(desc(conversations.updatedAt), desc(conversations.id))
+      .limit(sql.placeholder('fetch'))
+      .prepare(`conversations_list${paged ? '_paged' : ''}${byStar ? '_starred' : ''}`)
+  }
+
+  async create(userId: string): Promise<ConversationMeta> {
+    const [row] = await this.#timer.time('conversations.create', this.#statements.create.execute({ userId }))
     return row!
   }
 
-  /**
-   * One page, most recently active first, as JSON built by the database (bytes on PostgreSQL): the
-   * rows go out without being parsed into objects and serialised again. The cursor names the last row
-   * when more follow.
-   */
-  listJson(userId: string, options: ListOptions): Promise<{ body: JsonBody; nextCursor: string | null }> {
-    const { limit, before, starred } = options
-    const values = { userId, limit, fetch: limit + 1, starred, beforeUpdatedAt: before?.updatedAt, beforeId: before?.id }
-    return queryRawRow(this.#db, listStatement(before !== undefined, starred !== undefined), values).then((row) => {
-      const [body, nextKey] = row!
-      return { body: body!, nextCursor: nextKey ? encodeCursor(nextKey) : null }
-    })
+  /** One page, most recently active first; the cursor names the page's last row when more follow. */
+  async list(userId: string, { limit, before, starred }: ListOptions): Promise<{ conversations: ConversationMeta[]; nextCursor: string | null }> {
+    const statement = this.#statements.list[Number(before !== undefined)]![Number(starred !== undefined)]!
+    const values = { userId, fetch: limit + 1, starred, beforeUpdatedAt: before?.updatedAt, beforeId: before?.id }
+    const rows = await this.#timer.time('conversations.list', statement.execute(values))
+    if (rows.length <= limit) return { conversations: rows, nextCursor: null }
+    const page = rows.slice(0, limit)
+    return { conversations: page, nextCursor: encodeCursor(page.at(-1)!) }
   }
 
-  /**
-   * A conversation with its messages in order, as JSON built by the database in one statement (bytes
-   * on PostgreSQL): stage data goes out as stored, without being parsed into objects and serialised
-   * again (a 40-message conversation is ~400 KB). Null when it is not the user's.
-   */
-  getJson(userId: string, id: string): Promise<JsonBody | null> {
-    return queryRawRow(this.#db, getStatement, { userId, id }).then((row) => row?.[0] ?? null)
+  /** A conversation with its messages in order, as JSON text; null when it is not the user's. */
+  async getJson(userId: string, id: string): Promise<string | null> {
+    const [[conversation], rows] = await this.#timer.time(
+      'conversations.get',
+      Promise.all([this.#statements.get.execute({ userId, id }), this.#statements.messages.execute({ id })])
+    )
+    if (!conversation) return null
+    return `${JSON.stringify(conversation).slice(0, -1)},"messages":[${rows.map((row) => row.json).join(',')}]}`
   }
 
   async exists(userId: string, id: string): Promise<boolean> {
-    const rows = await this.#db
-      .select({ id: conversations.id })
-      .from(conversations)
-      .where(and(eq(conversations.id, id), eq(conversations.userId, userId)))
+    const rows = await this.#timer.time('conversations.exists', this.#statements.exists.execute({ userId, id }))
     return rows.length > 0
   }
 
   async rename(userId: string, id: string, title: string): Promise<ConversationMeta | null> {
-    const [row] = await this.#db
-      .update(conversations)
-      .set({ title })
-      .where(and(eq(conversations.id, id), eq(conversations.userId, userId)))
-      .returning(metaColumns)
+    const [row] = await this.#timer.time('conversations.rename', this.#statements.rename.execute({ userId, id, title }))
     return row ?? null
   }
 
   async toggleStar(userId: string, id: string): Promise<ConversationMeta | null> {
-    const [row] = await this.#db
-      .update(conversations)
-      .set({ starred: sql`not ${conversations.starred}` })
-      .where(and(eq(conversations.id, id), eq(conversations.userId, userId)))
-      .returning(metaColumns)
+    const [row] = await this.#timer.time('conversations.star', this.#statements.toggleStar.execute({ userId, id }))
     return row ?? null
   }
 
   async delete(userId: string, id: string): Promise<boolean> {
-    const rows = await this.#db
-      .delete(conversations)
-      .where(and(eq(conversations.id, id), eq(conversations.userId, userId)))
-      .returning({ id: conversations.id })
+    const rows = await this.#timer.time('conversations.delete', this.#statements.delete.execute({ userId, id }))
     return rows.length > 0
   }
 }
-
-const iso = (column: string) => isoTimestamp(sql.raw(column))
-
-/** A conversation's metadata as `json_build_object` keys and values (the shape of `metaColumns`). */
-const metaFields = (alias: string) => {
-  const column = (name: string) => sql.raw(`${alias}.${name}`)
-  return sql`'id', ${column('id')}, 'created_at', ${iso(`${alias}.created_at`)}, 'updated_at', ${iso(`${alias}.updated_at`)},
-    'title', ${column('title')}, 'message_count', ${column('message_count')}, 'starred', ${column('starred')}`
-}
-
-/** The list statement for each shape of filter, compiled once with placeholders. */
-const listStatements = new Map<string, Statement>()
-
-function listStatement(paged: boolean, byStar: boolean): Statement {
-  const key = `${paged}:${byStar}`
-  const cached = listStatements.get(key)
-  if (cached) return cached
-  const limit = sql.placeholder('limit')
-  const filter = and(
-    eq(conversations.userId, sql.placeholder('userId')),
-    byStar ? eq(conversations.starred, sql.placeholder('starred')) : undefined,
-    paged
-      ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${sql.placeholder('beforeUpdatedAt')}::timestamptz, ${sql.placeholder('beforeId')}::uuid)`
-      : undefined
-  )
-  // One row more than the page is read: when it exists, the page's last row is the next cursor.
-  const statement = compile(sql`select coalesce(json_agg(json_build_object(${metaFields('p')}) order by p.n)
-                           filter (where p.n <= ${limit}), '[]')::text as body,
-         min(${iso('p.updated_at')} || '|' || p.id::text) filter (where p.n = ${limit} and p.more) as next_key
-    from (select c.*, row_number() over (order by c.updated_at desc, c.id desc) as n, count(*) over () > ${limit} as more
-            from (select * from ${conversations} where ${filter}
-                   order by ${conversations.updatedAt} desc, ${conversations.id} desc limit ${sql.placeholder('fetch')}) c) p`)
-  listStatements.set(key, statement)
-  return statement
-}
-
-const getStatement = compile(sql`select json_build_object(${metaFields('c')},
-      'messages', coalesce((
-        select json_agg(case when m.role = 'user'
-          then json_build_object('role', 'user', 'content', coalesce(m.content, ''), 'created_at', ${iso('m.created_at')})
-          else json_build_object('role', 'assistant', 'stage1', m.stage1, 'stage2', m.stage2, 'stage3', m.stage3,
-                                 'metadata', m.metadata, 'created_at', ${iso('m.created_at')})
-          end order by m.position)
-        from (select * from messages where conversation_id = c.id order by position limit ${sql.raw(String(MAX_MESSAGES_READ))}) m
-      ), '[]'::json)
-    )::text as body
-    from conversations c
-   where c.id = ${sql.placeholder('id')} and c.user_id = ${sql.placeholder('userId')}`)

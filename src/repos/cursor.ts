@@ -1,3 +1,5 @@
+import { UUID } from '../domain.ts'
+
 /** The position of a row in "most recent first" order: its exact `updated_at` and its id. */
 export interface RecencyCursor {
   updatedAt: string
@@ -5,11 +7,10 @@ export interface RecencyCursor {
 }
 
 const ISO_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-/** The cursor for a row's key, `updatedAt|id`, as the list statement writes it (bytes from PostgreSQL). */
-export function encodeCursor(key: Buffer | string): string {
-  return (typeof key === 'string' ? Buffer.from(key) : key).toString('base64url')
+/** The cursor after `row` (its `updated_at` as the database wrote it, with microseconds, and its id). */
+export function encodeCursor(row: { updated_at: string; id: string }): string {
+  return Buffer.from(`${row.updated_at}|${row.id}`).toString('base64url')
 }
 
 /** The cursor in `value`, or null when it is not one this server wrote. */

@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import { USER_ID_PATTERN } from '../domain.ts'
 import { badRequest, notFound, unauthorized } from '../errors.ts'
+import { bearerToken } from '../plugins/auth.ts'
 import { errorResponses } from './schemas.ts'
 import { Usage } from './usage.ts'
 
@@ -21,7 +23,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.addHook('onRequest', async (request: FastifyRequest) => {
     if (!token) throw notFound(`Route ${request.method} ${request.url.split('?')[0]} not found`)
-    const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1]
+    const given = bearerToken(request)
     if (!given || !tokenMatches(given, token)) throw unauthorized('a valid admin token is required')
   })
 
@@ -31,7 +33,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: "Set a user's tier (creates the user's usage row if needed, clears per-user limits)",
         params: Type.Object(
-          { userId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f\\u007f]+$' }) },
+          { userId: Type.String({ pattern: USER_ID_PATTERN }) },
           { additionalProperties: false }
         ),
         body: Type.Object({ tier: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),

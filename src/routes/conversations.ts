@@ -1,9 +1,8 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { TITLE_MAX_LENGTH } from '../domain.ts'
 import { badRequest, notFound } from '../errors.ts'
 import { decodeCursor } from '../repos/cursor.ts'
 import { Conversation, ConversationMeta, IdParams, errorResponses } from './schemas.ts'
-
-export const MAX_TITLE_LENGTH = 500
 
 const ListQuery = Type.Object(
   {
@@ -15,7 +14,7 @@ const ListQuery = Type.Object(
 )
 
 const CreateBody = Type.Object({}, { additionalProperties: false, description: 'no body, or {}' })
-const TitleBody = Type.Object({ title: Type.String({ maxLength: MAX_TITLE_LENGTH }) }, { additionalProperties: false })
+const TitleBody = Type.Object({ title: Type.String({ maxLength: TITLE_MAX_LENGTH }) }, { additionalProperties: false })
 
 const conversationNotFound = () => notFound('conversation not found')
 
@@ -35,9 +34,9 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { limit, before, starred } = request.query
       const cursor = before === undefined ? undefined : decodeCursor(before)
       if (cursor === null) throw badRequest('querystring/before is not a cursor this server gave out')
-      const page = await conversations.listJson(request.userId, { limit, before: cursor, starred })
+      const page = await conversations.list(request.userId, { limit, before: cursor, starred })
       if (page.nextCursor) reply.header('x-next-cursor', page.nextCursor)
-      return reply.type('application/json; charset=utf-8').send(page.body as never)
+      return page.conversations
     }
   )
 
@@ -66,8 +65,8 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      // Built as JSON by the database and sent as it comes: a string with a JSON content type skips
-      // serialisation (the schema above still documents the shape).
+      // JSON text built by the database: a string with a JSON content type skips serialisation (the
+      // schema above still documents the shape).
       const body = await conversations.getJson(request.userId, request.params.id)
       if (body === null) throw conversationNotFound()
       return reply.type('application/json; charset=utf-8').send(body as never)

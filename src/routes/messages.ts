@@ -1,15 +1,15 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger } from 'fastify'
+import { QUESTION_MAX_LENGTH } from '../domain.ts'
 import { badRequest } from '../errors.ts'
 import type { AskEvent } from '../services/ask.ts'
 import { IdParams, errorResponses } from './schemas.ts'
-
-export const MAX_CONTENT_LENGTH = 32_000
 // Proxies drop connections that stay silent; a comment line every so often keeps the stream open.
 const KEEPALIVE_MS = 15_000
 
 const AskBody = Type.Object(
-  { content: Type.String({ maxLength: MAX_CONTENT_LENGTH, description: 'the question' }) },
+  { content: Type.String({ maxLength: QUESTION_MAX_LENGTH, description: 'the question' }) },
   { additionalProperties: false }
 )
 const Json = Type.Unknown()
@@ -27,12 +27,16 @@ function question(content: string): string {
   return content
 }
 
+/** The run's log: every line of it (a model that failed, a refund) says whose question, in which conversation. */
+const runLog = (request: { log: FastifyBaseLogger; userId: string; params: { id: string } }) =>
+  request.log.child({ userId: request.userId, conversationId: request.params.id })
+
 const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/conversations/:id/message',
     { schema: schema('Ask the council; answers when all three stages are done', { 200: CouncilAnswer }) },
     async (request) => {
-      const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), request.log)
+      const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), runLog(request))
       const { stage1, stage2, stage3, metadata } = await run.finish()
       return { stage1, stage2, stage3, metadata }
     }
@@ -47,7 +51,8 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       // Everything that can be refused (404, 429) is settled before the stream starts.
-      const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), request.log)
+      const log = runLog(request)
+      const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), log)
       reply.hijack()
       const res = reply.raw
       // Hijacked: the headers hooks already set (security, CORS, request id) go out with the stream's.
@@ -72,7 +77,7 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // 502 (no answer) and 503 (shutting down) say what happened; anything else is internal.
         const status = (error as { statusCode?: number }).statusCode
         const told = status === 502 || status === 503
-        if (!told) request.log.error({ err: error }, 'council run failed')
+        if (!told) log.error({ err: error }, 'council run failed')
         send({ type: 'error', message: told ? (error as Error).message : 'Internal Server Error' })
       } finally {
         clearInterval(keepalive)
@@ -86,10 +91,16 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         summary: 'The council models and the chairman',
-        response: { 200: Type.Object({ council: Type.Array(Type.String()), chairman: Type.String() }) }
+        response: {
+          200: Type.Object({
+            council: Type.Array(Type.String()),
+            chairman: Type.String(),
+            demo: Type.Boolean({ description: 'true when the council is the offline demo: sample answers, no model is asked' })
+          })
+        }
       }
     },
-    async () => ({ council: app.config.llm.councilModels, chairman: app.config.llm.chairmanModel })
+    async () => ({ council: app.config.llm.councilModels, chairman: app.config.llm.chairmanModel, demo: app.config.llm.provider === 'demo' })
   )
 }
 

@@ -7,7 +7,7 @@ import t from 'tap'
 import { runExport } from '../../src/cli/export/exporter.ts'
 import { runImport } from '../../src/cli/import/importer.ts'
 import { derivedUuid } from '../../src/cli/import/parse.ts'
-import { queryRows } from '../../src/db/sql.ts'
+import { queryRows } from '../helpers/db.ts'
 import type { Db } from '../../src/db/types.ts'
 import { TransferRepo } from '../../src/repos/transfer.ts'
 import { ROOT } from '../helpers/process.ts'
@@ -179,7 +179,9 @@ t.test('a batch the database refuses falls back to one file at a time; duplicate
     const database = await openTestDatabase(t, backend)
     const dir = tmp(t, 'llmc-fallback-')
     generateDataDir(dir, 30, { size: 300 })
-    const refused = { id: '11111111-1111-4111-8111-111111111111', created_at: '2025-01-01T00:00:00', title: 'bad', messages: [{ role: 'user', content: 'lone \ud800 surrogate' }] }
+    // JSONB refuses the escape of a lone surrogate.
+    const answer = { role: 'assistant', stage1: [{ model: 'm', response: 'lone \ud800 surrogate' }], stage2: [], stage3: { model: 'm', response: 'x' } }
+    const refused = { id: '11111111-1111-4111-8111-111111111111', created_at: '2025-01-01T00:00:00', title: 'bad', messages: [answer] }
     writeFileSync(join(dir, 'conversations', 'refused.json'), JSON.stringify(refused))
     const original = JSON.parse(readFileSync(join(dir, 'conversations', readdirSync(join(dir, 'conversations'))[0]!), 'utf8'))
     writeFileSync(join(dir, 'conversations', 'copy-of-first.json'), JSON.stringify(original))

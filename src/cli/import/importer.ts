@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
-import { isDatabaseUnavailable } from '../../db/connect.ts'
+import { isDatabaseUnavailable } from '../../db/errors.ts'
 import type { ImportConversation, TransferRepo } from '../../repos/transfer.ts'
 import { type SourceFile, discover } from './discover.ts'
 import { BadFile, parseFile } from './parse.ts'

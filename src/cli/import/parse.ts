@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto'
-import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../../db/stages.ts'
+import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../../council/types.ts'
+import { withoutNul } from '../../db/json.ts'
+import { DEFAULT_TIER, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH, UUID, isUserId } from '../../domain.ts'
 import type { ImportConversation, ImportMessage, ImportUsage } from '../../repos/transfer.ts'
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const NAIVE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/
-const MAX_TITLE = 500
-const MAX_USER_ID = 128
 
 /** A file that cannot be imported, with the reason a person can act on. */
 export class BadFile extends Error {
@@ -22,22 +21,6 @@ export function derivedUuid(userId: string, sourceId: string): string {
   hash[8] = (hash[8]! & 0x3f) | 0x80
   const hex = hash.subarray(0, 16).toString('hex')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-}
-
-/** Copies JSON with every NUL in every string replaced by U+FFFD, counting them. */
-function withoutNul<T>(value: T, counter: { count: number }): T {
-  if (typeof value === 'string') {
-    if (!value.includes('\u0000')) return value
-    let replaced = 0
-    const text = value.replace(/\u0000/g, () => (replaced++, '\uFFFD'))
-    counter.count += replaced
-    return text as T
-  }
-  if (Array.isArray(value)) return value.map((item) => withoutNul(item, counter)) as T
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [withoutNul(key, counter), withoutNul(item, counter)])) as T
-  }
-  return value
 }
 
 /** llm-council wrote naive timestamps meaning UTC; ones with an offset keep it. ISO-8601 UTC out. */
@@ -90,9 +73,7 @@ function message(raw: unknown, index: number): ImportMessage {
 
 function userIdFrom(value: unknown, fallback: string): string {
   if (value === undefined || value === null || value === '') return fallback
-  if (typeof value !== 'string' || value.length > MAX_USER_ID || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw new BadFile(`user_id must be a string of at most ${MAX_USER_ID} printable characters`)
-  }
+  if (!isUserId(value)) throw new BadFile(`user_id must be a string of at most ${USER_ID_MAX_LENGTH} printable characters`)
   return value
 }
 
@@ -131,7 +112,7 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
     return {
       kind: 'usage',
       userId,
-      tier: typeof data.tier === 'string' ? data.tier.toLowerCase() : 'free',
+      tier: typeof data.tier === 'string' ? data.tier.toLowerCase() : DEFAULT_TIER,
       dailyUsed: count(data.daily_used ?? data.daily_count, 'daily_used'),
       monthlyUsed: count(data.monthly_used ?? data.monthly_count, 'monthly_used'),
       totalQueries: count(data.total_queries, 'total_queries'),
@@ -145,7 +126,7 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
   if (data.title !== undefined && data.title !== null && typeof data.title !== 'string') throw new BadFile('title is not a string')
   if (data.starred !== undefined && data.starred !== null && typeof data.starred !== 'boolean') throw new BadFile('starred is not true or false')
   const isUuid = UUID.test(data.id)
-  const title = typeof data.title === 'string' ? data.title.trim().slice(0, MAX_TITLE) || null : null
+  const title = typeof data.title === 'string' ? data.title.trim().slice(0, TITLE_MAX_LENGTH) || null : null
   return {
     kind: 'conversation',
     id: isUuid ? data.id.toLowerCase() : derivedUuid(userId, data.id),

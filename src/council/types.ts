@@ -1,4 +1,4 @@
-// The shapes llm-council stores for an assistant message; kept as JSONB.
+// The shapes llm-council stores for an assistant message (kept as JSONB): what the council produces.
 export interface Stage1Result {
   model: string
   response: string

@@ -1,0 +1,34 @@
+import t from 'tap'
+import { buildTestApp } from './helpers/app.ts'
+import { interceptStatements, openTestDatabase } from './helpers/db.ts'
+
+const USER = { 'x-forwarded-user': 'alice' }
+
+t.test("each request's line says who asked what: method, path without the query, status, time, user", async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app, logs } = await buildTestApp(t, database, { AUTH_MODE: 'header' })
+  await app.inject({ url: '/api/conversations?limit=5&before=private-words', headers: USER })
+  await app.inject({ url: '/healthz' })
+  const lines = logs.filter((line) => line.msg === 'request completed')
+  t.equal(lines.length, 2, 'one line per request, no "incoming request" line')
+  t.match(lines[0], { level: 30, reqId: String, method: 'GET', path: '/api/conversations', statusCode: 400, responseTime: Number, userId: 'alice' })
+  t.notMatch(JSON.stringify(logs), 'private-words', 'no query string values')
+  t.match(lines[1], { method: 'GET', path: '/healthz', statusCode: 200 })
+  t.notOk('userId' in lines[1]!, 'no user on an unauthenticated route')
+})
+
+t.test('an error line names the user and the conversation, and never the statement\'s values', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const secret = 'my very private title'
+  const db = interceptStatements(database.db, (statement) =>
+    statement.startsWith('update "conversations" set "title"') ? Promise.reject(new Error('disk on fire')) : undefined
+  )
+  const { app, logs } = await buildTestApp(t, { ...database, db }, { AUTH_MODE: 'header' })
+  const id = (await app.inject({ method: 'POST', url: '/api/conversations', headers: USER })).json().id
+  const res = await app.inject({ method: 'PATCH', url: `/api/conversations/${id}/title`, headers: USER, payload: { title: secret } })
+  t.equal(res.statusCode, 500)
+  const failed = logs.find((line) => line.msg === 'request failed')
+  t.match(failed, { level: 50, userId: 'alice', conversationId: id, err: { message: /^Failed query: update "conversations" set "title" = .*: disk on fire$/ } })
+  t.notMatch(JSON.stringify(logs), secret, "the statement's parameters are in no line")
+  t.match(logs.find((line) => line.msg === 'request completed' && line.statusCode === 500), { method: 'PATCH', userId: 'alice' })
+})
