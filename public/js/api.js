@@ -59,6 +59,7 @@ export const api = {
   star: async (id) => (await request('POST', `/api/conversations/${id}/star`)).data,
   remove: async (id) => request('DELETE', `/api/conversations/${id}`),
   usage: async () => (await request('GET', '/api/usage')).data,
+  council: async () => (await request('GET', '/api/council')).data,
 
   /** Asks the council over the stream route; `onEvent` sees each event as it arrives. */
   async ask(id, content, onEvent) {

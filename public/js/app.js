@@ -204,13 +204,28 @@ function menuButton() {
   }, '☰')
 }
 
+/** On the first screen when the council is the offline demo: what it is, and how to get real answers. */
+function demoNotice() {
+  return h('aside', { className: 'notice demo-notice', id: 'demo-notice', hidden: true },
+    h('p', {}, h('strong', {}, 'Offline demo. '), 'No language model is asked: the answers are samples, so the app can be tried as it is.'),
+    h('p', {}, 'For real answers, set ', h('code', {}, 'OPENROUTER_API_KEY'), ' (or ', h('code', {}, 'LLM_BASE_URL'),
+      ' for another OpenAI-compatible API, such as a local Ollama) and restart the server.'))
+}
+
+async function revealDemoNotice() {
+  const council = await api.council().catch(() => null)
+  const notice = $('#demo-notice')
+  if (council?.demo && notice) notice.hidden = false
+}
+
 function showHome() {
   state.current = null
   renderList()
   $('#main').replaceChildren(
     h('header', { className: 'main-header' }, menuButton(), h('h2', {}, 'Ask the council')),
     h('section', { className: 'welcome' },
-      h('p', {}, 'Several models answer your question, rank each other\'s anonymised answers, and a chairman writes the final answer.')),
+      h('p', {}, 'Several models answer your question, rank each other\'s anonymised answers, and a chairman writes the final answer.'),
+      demoNotice()),
     composer(async (content) => {
       const created = await api.create().catch((error) => (toast(describe(error)), null))
       if (!created) return false
@@ -219,6 +234,7 @@ function showHome() {
       return ask(content)
     }))
   document.title = 'LLM Council'
+  revealDemoNotice()
 }
 
 function showNotFound(text = 'This conversation does not exist, or it is not yours.') {

@@ -68,6 +68,8 @@ t.test('the app in a real browser', { skip: !existsSync(CHROMIUM) && !process.en
 
   await page.goto(`${base}/`)
   await page.getByRole('heading', { name: 'Ask the council' }).waitFor()
+  await page.locator('.usage-meter').getByText('0 / 3').waitFor()
+  t.equal(await page.locator('#demo-notice').isVisible(), false, 'no demo notice with a real council')
   await shot('home')
 
   let id = ''
@@ -201,6 +203,18 @@ t.test('the app in a real browser', { skip: !existsSync(CHROMIUM) && !process.en
     await page.waitForTimeout(300) // the sidebar slides in
     await shot('phone')
     t.ok(await page.getByRole('button', { name: 'New conversation', exact: true }).isVisible())
+  })
+
+  await t.test('the offline demo says so on the first screen, and how to get real answers', async (t) => {
+    const demo = await buildTestApp(t, await openTestDatabase(t, 'pglite'))
+    t.equal(demo.app.config.llm.provider, 'demo')
+    const demoBase = await demo.app.listen({ port: 0, host: '127.0.0.1' })
+    await page.setViewportSize({ width: 1280, height: 860 })
+    await page.goto(`${demoBase}/`)
+    const notice = page.locator('#demo-notice')
+    await notice.waitFor({ state: 'visible' })
+    t.match(await notice.textContent(), /Offline demo\..*samples.*set OPENROUTER_API_KEY \(or LLM_BASE_URL .*\) and restart the server/s)
+    await shot('demo-home')
   })
 
   // Chromium reports the hostile `onerror` as a blocked inline handler while parsing it in an inert

@@ -187,3 +187,22 @@ t.test('a usage write that fails for another reason: 503, nothing charged, retri
   t.notMatch(JSON.stringify(twice.json()), 'connection lost', 'the 503 body says nothing internal')
   t.ok(logs.some((line) => line.level === 50 && JSON.stringify(line).includes('connection lost')), 'the cause is logged')
 })
+
+t.test("a single person's own server (AUTH_MODE=none): counted and shown, never capped unless USAGE_LIMITS is set", async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const fake = await startFakeLlm(t, wellBehaved)
+  const models = { LLM_BASE_URL: fake.baseUrl, COUNCIL_MODELS: 'm/one', CHAIRMAN_MODEL: 'm/chair', TITLE_MODEL: 'm/title' }
+  const own = await buildTestApp(t, database, models)
+  const id = (await own.app.inject({ method: 'POST', url: '/api/conversations' })).json().id
+  // The default free tier allows 10 a day: the local user gets past it.
+  for (let i = 0; i < 12; i++) {
+    const res = await own.app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, payload: { content: `Q${i}?` } })
+    t.equal(res.statusCode, 200, `question ${i + 1}`)
+  }
+  t.match((await own.app.inject({ url: '/api/usage' })).json(), { tier: 'free', daily_used: 12, daily_limit: null, monthly_limit: null, total_queries: 12 })
+
+  const capped = await buildTestApp(t, database, { ...models, USAGE_LIMITS: 'free:12/100' })
+  const refused = await capped.app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, payload: { content: 'Q?' } })
+  t.equal(refused.statusCode, 429, 'USAGE_LIMITS set explicitly caps the local user too')
+  t.match(refused.json().usage, { daily_used: 12, daily_limit: 12 })
+})
