@@ -197,10 +197,7 @@ function databaseConfig(env: Env, production: boolean): DatabaseConfig {
 }
 
 export function checkPostgresUrl(name: string, value: string): void {
-  let url: URL | undefined
-  try {
-    url = new URL(value)
-  } catch {}
+  const url = URL.canParse(value) ? new URL(value) : undefined
   if (!url || !['postgres:', 'postgresql:'].includes(url.protocol) || !url.hostname) {
     throw new ConfigError(`${name} is malformed: expected postgres://user:password@host:5432/database`)
   }

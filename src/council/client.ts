@@ -27,7 +27,9 @@ function apiErrorMessage(status: number, body: string): string {
     const parsed = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown }
     const candidate = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message)
     if (typeof candidate === 'string' && candidate) message = candidate
-  } catch {}
+  } catch {
+    // Not JSON: the body itself is the message.
+  }
   message = message.trim() || `HTTP ${status}`
   return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}…` : message
 }

@@ -24,7 +24,7 @@ t.test('exit codes, plain progress lines and the summary', async (t) => {
   const withBad = await runScript('src/cli/import-json.ts', env, ['--user', 'me', SAMPLES]).done
   t.equal(withBad.code, 1, 'some files failed: 1')
   t.match(withBad.stdout, /21 files read\nconversations: 17 created, 0 updated, 0 unchanged\nmessages: 72 added/)
-  t.match(withBad.stdout, /files that could not be imported \(2\):\n  .*3fb02620-447b-4277-ba12-a494b6ee647d\.json: invalid JSON/)
+  t.match(withBad.stdout, /files that could not be imported \(2\):\n {2}.*3fb02620-447b-4277-ba12-a494b6ee647d\.json: invalid JSON/)
   t.match(withBad.stdout, /legacy-1 -> [0-9a-f-]{36}/)
   t.match(withBad.stderr, /^import-json: into PGlite in .*pglite\n/)
   t.match(withBad.stderr, /progress: 21\/21 files, 17 conversations, 72 messages, \d+ files\/s, ETA 0s/, 'plain progress lines when not a terminal')

@@ -48,7 +48,9 @@ export async function startCluster(t: Test) {
   t.teardown(() => {
     try {
       cluster.stop()
-    } catch {}
+    } catch {
+      // Already stopped.
+    }
     rmSync(dir, { recursive: true, force: true })
   })
   return cluster

@@ -134,7 +134,7 @@ await eachBackend(t, async (t, backend) => {
     const today = await utcToday(db)
     for (const zone of ['Pacific/Kiritimati', 'Pacific/Pago_Pago']) {
       let zoned: Db
-      let close = async () => {}
+      let close: () => Promise<void>
       if (backend === 'pglite') {
         await db.execute(sql.raw(`set time zone '${zone}'`))
         zoned = db
