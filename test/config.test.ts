@@ -88,3 +88,18 @@ t.test('USAGE_LIMITS', async (t) => {
   t.throws(() => parseUsageLimits('free:10'), /USAGE_LIMITS entry "free:10" is malformed/)
   t.throws(() => parseUsageLimits('pro:1/2'), /must define the free tier/)
 })
+
+t.test('every variable the server reads is documented in the README and in .env.example', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const root = join(import.meta.dirname, '..')
+  const source = readFileSync(join(root, 'src/config.ts'), 'utf8')
+  const names = [...source.matchAll(/^ {2}([A-Z][A-Z_]+): /gm)].map((match) => match[1]!)
+  t.ok(names.length > 25, 'the variables were found')
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const example = readFileSync(join(root, '.env.example'), 'utf8')
+  for (const name of names) {
+    t.ok(readme.includes(`\`${name}\``), `${name} in the README`)
+    t.ok(example.includes(`${name}=`), `${name} in .env.example`)
+  }
+})
