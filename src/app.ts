@@ -36,7 +36,7 @@ export interface AppOptions extends ServicesOptions {
 // booting gets this much more before Fastify's own "plugin did not start in time".
 const BOOT_MARGIN_MS = 30_000
 
-export function serverOptions(config: Config, logStream?: DestinationStream): FastifyServerOptions {
+function serverOptions(config: Config, logStream?: DestinationStream): FastifyServerOptions {
   return {
     logger: loggerOptions(config, logStream),
     logController: new RequestLines(),

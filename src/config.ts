@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { DEFAULT_TIER, LOCAL_USER_ID } from './domain.ts'
+import { DEFAULT_TIER } from './domain.ts'
 
 export const HOSTED_LLM_BASE_URL = 'https://openrouter.ai/api/v1'
 export const DEFAULT_COUNCIL_MODELS = [
@@ -18,7 +18,6 @@ export const DEMO_COUNCIL = ['demo/atlas', 'demo/borealis', 'demo/cirrus']
 export const DEMO_CHAIRMAN = 'demo/chair'
 export const DEMO_TITLE_MODEL = 'demo/titles'
 export const DEFAULT_USAGE_LIMITS = 'free:10/100,pro:100/3000,enterprise:unlimited'
-export { LOCAL_USER_ID }
 
 const Int = (min: number, def: number) => Type.Integer({ minimum: min, default: def })
 const Bool = (def: boolean) => Type.Boolean({ default: def })
