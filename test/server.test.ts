@@ -164,12 +164,12 @@ t.test('production: an unreachable database is retried with backoff, then one li
     DATABASE_URL: `postgres://u:${SECRET_URL_PASSWORD}@127.0.0.1:1/council`,
     AUTH_MODE: 'header',
     OPENROUTER_API_KEY: 'sk-test',
-    DB_STARTUP_TIMEOUT_MS: '4000'
+    DB_STARTUP_TIMEOUT_MS: '8000'
   }).done
   t.equal(exit.code, 1)
   t.match(exit.stdout, /cannot reach PostgreSQL 127\.0\.0\.1:1\/council \(ECONNREFUSED\); retrying in 1 s/)
   t.match(exit.stdout, /retrying in 2 s/, 'backing off')
-  t.match(exit.stderr, /^llm-council-server: cannot reach PostgreSQL 127\.0\.0\.1:1\/council \(ECONNREFUSED\) after 4 s/)
+  t.match(exit.stderr, /^llm-council-server: cannot reach PostgreSQL 127\.0\.0\.1:1\/council \(ECONNREFUSED\) after 8 s/)
   t.equal(exit.stderr.trim().split('\n').length, 1, 'one line, no stack trace')
   t.notMatch(exit.stdout + exit.stderr, SECRET_URL_PASSWORD)
 })

@@ -39,15 +39,17 @@ export async function connectDatabase(config: Config, log: FastifyBaseLogger): P
       }
       // A tool run by hand in development says so at once; a production process waits for its database.
       if (config.env !== 'production') throw error
-      const wait = Math.min(FIRST_RETRY_MS * 2 ** attempt, LONGEST_RETRY_MS)
       const reason = safeError(error).code ?? safeError(error).message
-      if (Date.now() + wait > deadline) {
+      const remaining = deadline - Date.now()
+      if (remaining <= 0) {
         throw new DatabaseStartupError(
           `cannot reach ${database.description} (${reason}) after ${Math.round(config.db.startupTimeoutMs / 1000)} s: ` +
             'check DATABASE_URL and that the database is running (DB_STARTUP_TIMEOUT_MS sets how long to wait)'
         )
       }
-      log.warn({ err: safeError(error) }, `cannot reach ${database.description} (${reason}); retrying in ${wait / 1000} s`)
+      // Backing off, with a last try at the deadline.
+      const wait = Math.min(FIRST_RETRY_MS * 2 ** attempt, LONGEST_RETRY_MS, remaining)
+      log.warn({ err: safeError(error) }, `cannot reach ${database.description} (${reason}); retrying in ${Math.round(wait / 100) / 10} s`)
       await sleep(wait)
     }
   }
