@@ -17,7 +17,7 @@ export const DEFAULT_TITLE_MODEL = 'google/gemini-2.5-flash'
 export const DEMO_COUNCIL = ['demo/atlas', 'demo/borealis', 'demo/cirrus']
 export const DEMO_CHAIRMAN = 'demo/chair'
 export const DEMO_TITLE_MODEL = 'demo/titles'
-export const DEFAULT_USAGE_LIMITS = 'free:10/100,pro:100/3000,enterprise:unlimited'
+const DEFAULT_USAGE_LIMITS = 'free:10/100,pro:100/3000,enterprise:unlimited'
 
 const Int = (min: number, def: number) => Type.Integer({ minimum: min, default: def })
 const Bool = (def: boolean) => Type.Boolean({ default: def })
@@ -109,9 +109,8 @@ export interface Config {
     titleModel: string
     timeoutMs: number
   }
+  /** Each tier's limits; all unlimited with AUTH_MODE=none unless USAGE_LIMITS is set. */
   usageLimits: Map<string, TierLimits>
-  /** Whether the limits count: with AUTH_MODE=none they do only when USAGE_LIMITS is set. */
-  usageLimited: boolean
   logLevel: string
 }
 
@@ -155,7 +154,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     auth,
     adminToken: env.ADMIN_TOKEN || null,
     llm,
-    ...usageConfig(env, auth),
+    usageLimits: usageLimits(env, auth),
     logLevel: env.LOG_LEVEL
   }
 }
@@ -257,11 +256,12 @@ function llmConfig(env: Env, production: boolean): Config['llm'] {
  * The tiers' limits. A single person's own server (AUTH_MODE=none) is not capped unless USAGE_LIMITS is
  * set: the local user's queries are still counted and shown, against no limit.
  */
-function usageConfig(env: Env, auth: Config['auth']): Pick<Config, 'usageLimits' | 'usageLimited'> {
-  const usageLimits = parseUsageLimits(env.USAGE_LIMITS ?? DEFAULT_USAGE_LIMITS)
-  const usageLimited = auth.mode !== 'none' || env.USAGE_LIMITS !== undefined
-  if (!usageLimited) for (const tier of usageLimits.keys()) usageLimits.set(tier, { daily: null, monthly: null })
-  return { usageLimits, usageLimited }
+function usageLimits(env: Env, auth: Config['auth']): Map<string, TierLimits> {
+  const limits = parseUsageLimits(env.USAGE_LIMITS ?? DEFAULT_USAGE_LIMITS)
+  if (auth.mode === 'none' && env.USAGE_LIMITS === undefined) {
+    for (const tier of limits.keys()) limits.set(tier, { daily: null, monthly: null })
+  }
+  return limits
 }
 
 /** `free:10/100,pro:100/3000,enterprise:unlimited`; each side of `/` may also be `unlimited`. */

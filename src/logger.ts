@@ -35,6 +35,13 @@ export function loggerOptions(config: Config, stream?: pino.DestinationStream): 
   }
 }
 
+/** Who and what a request was about, for its log lines: the user and, on a conversation's routes, its id. */
+export function requestSubject(request: FastifyRequest): { userId?: string; conversationId?: string } {
+  const params = request.params as { id?: unknown } | undefined
+  const conversationId = request.routeOptions.url?.startsWith('/api/conversations/:id') && typeof params?.id === 'string' ? params.id : undefined
+  return { userId: request.userId || undefined, conversationId }
+}
+
 /**
  * Fastify's request lines (its documented LogController, subclassed): one line per request when it
  * completes, with what an operator needs to tell who got what: method, path (no query string: it can

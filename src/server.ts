@@ -26,7 +26,8 @@ async function main(): Promise<void> {
   }
 
   // Council runs get SHUTDOWN_GRACE_MS (see AskService.drain); the rest of closing gets a little more.
-  // SIGTERM and SIGINT are close-with-grace's other signals' business only through onStopSignals below.
+  // close-with-grace handles the other signals and uncaught errors; SIGTERM and SIGINT go through
+  // onStopSignals, which counts copies of one signal once and never lets a repeated SIGTERM force the exit.
   const { close } = closeWithGrace(
     { delay: config.shutdownGraceMs + 10_000, skip: ['SIGTERM', 'SIGINT'], logger: app.log },
     async ({ err }) => {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { buildTestApp } from './helpers/app.ts'
 import { interceptStatements, openTestDatabase } from './helpers/db.ts'
+import { startFakeLlm, wellBehaved } from './helpers/fake-llm.ts'
 
 const USER = { 'x-forwarded-user': 'alice' }
 
@@ -31,4 +32,20 @@ t.test('an error line names the user and the conversation, and never the stateme
   t.match(failed, { level: 50, userId: 'alice', conversationId: id, err: { message: /^Failed query: update "conversations" set "title" = .*: disk on fire$/ } })
   t.notMatch(JSON.stringify(logs), secret, "the statement's parameters are in no line")
   t.match(logs.find((line) => line.msg === 'request completed' && line.statusCode === 500), { method: 'PATCH', userId: 'alice' })
+})
+
+t.test("a council run's lines (a model that failed) name the user and the conversation", async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const fake = await startFakeLlm(t, (request) => (request.model === 'm/broken' ? { status: 500, body: { error: { message: 'overloaded' } } } : wellBehaved(request)))
+  const { app, logs } = await buildTestApp(t, database, {
+    AUTH_MODE: 'header',
+    LLM_BASE_URL: fake.baseUrl,
+    COUNCIL_MODELS: 'm/one,m/broken',
+    CHAIRMAN_MODEL: 'm/chair',
+    TITLE_MODEL: 'm/title'
+  })
+  const id = (await app.inject({ method: 'POST', url: '/api/conversations', headers: USER })).json().id
+  const res = await app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: USER, payload: { content: 'Q?' } })
+  t.equal(res.statusCode, 200)
+  t.match(logs.find((line) => String(line.msg).startsWith('model call failed: m/broken')), { level: 40, userId: 'alice', conversationId: id })
 })

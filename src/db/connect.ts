@@ -39,7 +39,8 @@ export async function connectDatabase(config: Config, log: FastifyBaseLogger): P
       }
       // A tool run by hand in development says so at once; a production process waits for its database.
       if (config.env !== 'production') throw error
-      const reason = safeError(error).code ?? safeError(error).message
+      const { code, message } = safeError(error)
+      const reason = code ?? message
       const remaining = deadline - Date.now()
       if (remaining <= 0) {
         throw new DatabaseStartupError(

@@ -1,15 +1,9 @@
 import { STATUS_CODES } from 'node:http'
-import type { FastifyError, FastifyRequest } from 'fastify'
+import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
 import { isDatabaseUnavailable } from '../db/errors.ts'
 import { HttpError } from '../errors.ts'
-
-/** Who and what a request was about, for its error lines: the user and, on a conversation's routes, its id. */
-export function requestSubject(request: FastifyRequest): { userId?: string; conversationId?: string } {
-  const params = request.params as { id?: unknown } | undefined
-  const conversationId = request.routeOptions.url?.startsWith('/api/conversations/:id') && typeof params?.id === 'string' ? params.id : undefined
-  return { userId: request.userId || undefined, conversationId }
-}
+import { requestSubject } from '../logger.ts'
 
 /** One JSON error shape for the whole API: {statusCode, error, message, requestId}. */
 export default fp(

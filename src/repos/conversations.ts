@@ -1,4 +1,4 @@
-import { and, desc, eq, sql } from 'drizzle-orm'
+import { and, desc, eq, exists, sql } from 'drizzle-orm'
 import { conversations, messages } from '../db/schema.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import { isoTimestamp } from '../db/sql.ts'
@@ -59,13 +59,15 @@ export class ConversationsRepo {
       messages: db
         .select({ json: messageJson })
         .from(messages)
-        .where(eq(messages.conversationId, sql.placeholder('id')))
+        // The owner's check is a one-time filter: another user's id reads no message at all.
+        .where(and(eq(messages.conversationId, sql.placeholder('id')), exists(db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner))))
         .orderBy(messages.position)
         .limit(MAX_MESSAGES_READ)
         .prepare('conversation_messages'),
       exists: db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner).prepare('conversation_exists'),
       rename: db
         .update(conversations)
+        // drizzle's set() types take no bare placeholder; wrapped in sql it binds as one.
         .set({ title: sql`${sql.placeholder('title')}` })
         .where(byIdAndOwner)
         .returning(metaColumns)
@@ -119,7 +121,7 @@ export class ConversationsRepo {
   async getJson(userId: string, id: string): Promise<string | null> {
     const [[conversation], rows] = await this.#timer.time(
       'conversations.get',
-      Promise.all([this.#statements.get.execute({ userId, id }), this.#statements.messages.execute({ id })])
+      Promise.all([this.#statements.get.execute({ userId, id }), this.#statements.messages.execute({ userId, id })])
     )
     if (!conversation) return null
     return `${JSON.stringify(conversation).slice(0, -1)},"messages":[${rows.map((row) => row.json).join(',')}]}`

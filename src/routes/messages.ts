@@ -1,8 +1,9 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { QUESTION_MAX_LENGTH } from '../domain.ts'
 import { badRequest } from '../errors.ts'
+import { requestSubject } from '../logger.ts'
 import type { AskEvent } from '../services/ask.ts'
 import { IdParams, errorResponses } from './schemas.ts'
 // Proxies drop connections that stay silent; a comment line every so often keeps the stream open.
@@ -28,8 +29,7 @@ function question(content: string): string {
 }
 
 /** The run's log: every line of it (a model that failed, a refund) says whose question, in which conversation. */
-const runLog = (request: { log: FastifyBaseLogger; userId: string; params: { id: string } }) =>
-  request.log.child({ userId: request.userId, conversationId: request.params.id })
+const runLog = (request: FastifyRequest) => request.log.child(requestSubject(request))
 
 const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(

@@ -20,14 +20,27 @@ export function runScript(
   script: string,
   env: Record<string, string>,
   args: string[] = [],
-  options: { untracked?: boolean; stdout?: number } = {}
+  options: RunOptions = {}
 ): ChildProcess & { done: Promise<Finished> } {
   // node itself (not the tsx wrapper) so that the child's pid is the server's and signals reach it directly.
-  const command = [process.execPath, ...(script.endsWith('.ts') ? ['--import', 'tsx'] : []), join(ROOT, script), ...args]
-  // `untracked`: through env(1), which drops the NODE_OPTIONS tap adds to every child it spawns.
+  return runCommand([process.execPath, ...(script.endsWith('.ts') ? ['--import', 'tsx'] : []), join(ROOT, script), ...args], env, options)
+}
+
+export interface RunOptions {
+  /** Through env(1), which drops the NODE_OPTIONS tap adds to every child it spawns (its coverage, its loaders). */
+  untracked?: boolean
+  /** A file descriptor for the child's stdout instead of a pipe to this process. */
+  stdout?: number
+  /** The leader of a process group of its own, as a service or a terminal's foreground job is. */
+  detached?: boolean
+}
+
+/** Runs `command` in the project's folder with exactly `env` on top of PATH, collecting its output. */
+export function runCommand(command: string[], env: Record<string, string>, options: RunOptions = {}): ChildProcess & { done: Promise<Finished> } {
   const [file, ...rest] = options.untracked ? ['env', '-u', 'NODE_OPTIONS', ...command] : command
   const child = spawn(file!, rest, {
     cwd: ROOT,
+    detached: options.detached,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', options.stdout ?? 'pipe', 'pipe']
   })
