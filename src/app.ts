@@ -5,13 +5,14 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
+import { USER_ID_MAX_LENGTH } from './domain.ts'
 import { notFound } from './errors.ts'
 import { RequestLines, loggerOptions } from './logger.ts'
 import authPlugin from './plugins/auth.ts'
 import configPlugin from './plugins/config.ts'
 import dbPlugin from './plugins/db.ts'
 import docsPlugin from './plugins/docs.ts'
-import errorsPlugin from './plugins/errors.ts'
+import errorsPlugin, { frameworkErrors } from './plugins/errors.ts'
 import hardeningPlugin, { apiRateLimit } from './plugins/hardening.ts'
 import inputPlugin from './plugins/input.ts'
 import reposPlugin from './plugins/repos.ts'
@@ -41,9 +42,11 @@ function serverOptions(config: Config, logStream?: DestinationStream): FastifySe
     logger: loggerOptions(config, logStream),
     logController: new RequestLines(),
     bodyLimit: config.bodyLimit,
-    // A hop count is valid (fastify docs) though the type omits it.
-    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    trustProxy: config.trustProxy,
     requestIdHeader: 'x-request-id',
+    // A user id of 128 characters in an admin path, each percent-encoded as up to 4 UTF-8 bytes.
+    routerOptions: { maxParamLength: USER_ID_MAX_LENGTH * 12 },
+    frameworkErrors,
     genReqId: () => randomUUID(),
     pluginTimeout: config.db.startupTimeoutMs + BOOT_MARGIN_MS,
     return503OnClosing: true

@@ -17,6 +17,7 @@ export const DEFAULT_TITLE_MODEL = 'google/gemini-2.5-flash'
 export const DEMO_COUNCIL = ['demo/atlas', 'demo/borealis', 'demo/cirrus']
 export const DEMO_CHAIRMAN = 'demo/chair'
 export const DEMO_TITLE_MODEL = 'demo/titles'
+const JWT_SECRET_MIN_BYTES = 32
 const DEFAULT_USAGE_LIMITS = 'free:10/100,pro:100/3000,enterprise:unlimited'
 
 const Int = (min: number, def: number) => Type.Integer({ minimum: min, default: def })
@@ -78,7 +79,7 @@ export interface Config {
   env: Env['NODE_ENV']
   port: number
   host: string
-  trustProxy: boolean | string | number
+  trustProxy: TrustProxy
   database: DatabaseConfig
   db: {
     poolMax: number
@@ -214,6 +215,10 @@ function authConfig(env: Env, production: boolean): Config['auth'] {
       if (!env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL) {
         throw new ConfigError('AUTH_MODE=jwt needs AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL')
       }
+      // RFC 7518 §3.2: an HS256 key shorter than the hash (32 bytes) can be guessed offline.
+      if (production && env.AUTH_JWT_SECRET && Buffer.byteLength(env.AUTH_JWT_SECRET) < JWT_SECRET_MIN_BYTES) {
+        throw new ConfigError(`AUTH_JWT_SECRET must be at least ${JWT_SECRET_MIN_BYTES} bytes in production (openssl rand -base64 48 makes one)`)
+      }
       if (env.AUTH_JWKS_URL && !URL.canParse(env.AUTH_JWKS_URL)) {
         throw new ConfigError('AUTH_JWKS_URL is malformed: expected an https:// URL')
       }
@@ -231,7 +236,8 @@ function llmConfig(env: Env, production: boolean): Config['llm'] {
   const baseUrl = env.LLM_BASE_URL.replace(/\/+$/, '')
   if (!URL.canParse(baseUrl)) throw new ConfigError('LLM_BASE_URL is malformed: expected an http(s):// URL')
   const apiKey = env.OPENROUTER_API_KEY || null
-  const hosted = baseUrl === HOSTED_LLM_BASE_URL
+  // Scheme and host are case-insensitive (RFC 3986): HTTPS://OpenRouter.ai/api/v1 is the hosted API too.
+  const hosted = baseUrl.toLowerCase() === HOSTED_LLM_BASE_URL
   if (production && hosted && !apiKey) {
     throw new ConfigError('OPENROUTER_API_KEY is required in production with the hosted LLM_BASE_URL')
   }
@@ -282,10 +288,17 @@ export function parseUsageLimits(value: string): Map<string, TierLimits> {
   return limits
 }
 
-function parseTrustProxy(value: string): boolean | string | number {
+/** Fastify's `trustProxy`: a hop count (`1`: the one proxy in front) trusts that many addresses from the socket's end of `X-Forwarded-For`. */
+export type TrustProxy = boolean | string | ((address: string, hop: number) => boolean)
+
+function parseTrustProxy(value: string): TrustProxy {
   if (value === 'true') return true
   if (value === 'false') return false
-  if (/^\d+$/.test(value)) return Number(value)
+  if (/^\d+$/.test(value)) {
+    // Fastify 5 ignores a numeric trustProxy (it trusts no hop); its documented function form counts them.
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
   return value
 }
 

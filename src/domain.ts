@@ -4,9 +4,14 @@
 export const LOCAL_USER_ID = 'local'
 
 export const USER_ID_MAX_LENGTH = 128
-/** A user id, from any source (a token, a header, an admin path, a file): 1-128 characters, none of them control characters. */
-export const USER_ID_PATTERN = `^[^\\u0000-\\u001f\\u007f]{1,${USER_ID_MAX_LENGTH}}$`
-const USER_ID = new RegExp(USER_ID_PATTERN)
+/**
+ * A user id, from any source (a token, a header, an admin path, a file): a string of 1-128 characters
+ * (code points), none of them a control character or half of a surrogate pair. A lone surrogate is
+ * refused, not folded into U+FFFD, where two different ids would become one user. Read in Unicode mode
+ * (`u`), as Ajv reads schema patterns.
+ */
+export const USER_ID_PATTERN = `^[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]{1,${USER_ID_MAX_LENGTH}}$`
+const USER_ID = new RegExp(USER_ID_PATTERN, 'u')
 
 export function isUserId(value: unknown): value is string {
   return typeof value === 'string' && USER_ID.test(value)

@@ -8,12 +8,22 @@ function makeAjv(options: Options): Ajv {
   return ajv
 }
 
-/** The JSON pointer (`/messages/0/content`) of the first string in `value` holding U+0000, if any. */
-export function findNul(value: unknown, path = ''): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null
+/** Why PostgreSQL cannot store `text` as it is (NUL; a lone surrogate, which JSONB refuses), or null. */
+export function unstorable(text: string): string | null {
+  if (text.includes('\u0000')) return 'must not contain NUL characters'
+  if (!text.isWellFormed()) return 'must be valid Unicode (it holds half of a surrogate pair)'
+  return null
+}
+
+/** The JSON pointer (`/messages/0/content`) and the reason of the first string in `value` that PostgreSQL cannot store, if any. */
+export function findUnstorable(value: unknown, path = ''): { path: string; reason: string } | null {
+  if (typeof value === 'string') {
+    const reason = unstorable(value)
+    return reason === null ? null : { path, reason }
+  }
   if (value && typeof value === 'object') {
     for (const key in value) {
-      const found = findNul((value as Record<string, unknown>)[key], `${path}/${key}`)
+      const found = findUnstorable(key, `${path}/${key}`) ?? findUnstorable((value as Record<string, unknown>)[key], `${path}/${key}`)
       if (found !== null) return found
     }
   }
@@ -23,15 +33,16 @@ export function findNul(value: unknown, path = ''): string | null {
 type Validate = ValidateFunction & ((data: unknown, context?: unknown) => boolean)
 
 /**
- * `validate`, first refusing a string that holds NUL, which PostgreSQL cannot store: a 400 like any
- * other validation error (`body/title must not contain NUL characters`). Done here rather than in a
- * hook so that a request without a body or query schema runs no hook for it.
+ * `validate`, first refusing a string that PostgreSQL cannot store: a 400 like any other validation
+ * error (`body/title must not contain NUL characters`). Done here rather than in a hook so that a
+ * request without a body or query schema runs no hook for it. (Bodies are bounded in depth before
+ * this walk: src/plugins/input.ts.)
  */
-function rejectingNul(validate: Validate): Validate {
+function rejectingUnstorable(validate: Validate): Validate {
   const checked = ((data: unknown, context?: unknown) => {
-    const path = findNul(data)
-    if (path !== null) {
-      checked.errors = [{ instancePath: path, schemaPath: '#', keyword: 'nul', params: {}, message: 'must not contain NUL characters' }]
+    const found = findUnstorable(data)
+    if (found !== null) {
+      checked.errors = [{ instancePath: found.path, schemaPath: '#', keyword: 'unstorable', params: {}, message: found.reason }]
       return false
     }
     const valid = validate(data, context)
@@ -46,13 +57,13 @@ function rejectingNul(validate: Validate): Validate {
  * Query strings and path parameters arrive as text, so they are coerced to their declared types;
  * bodies are JSON and must already have them (`{"title": 5}` is a 400, not the title "5").
  * Unknown properties are never stripped silently: `additionalProperties: false` rejects them.
- * Bodies and query strings are also refused if a string in them holds NUL.
+ * Bodies and query strings are also refused if a string in them (or a key) holds NUL or a lone surrogate.
  */
 export function validatorCompiler(): FastifySchemaCompiler<unknown> {
   const coercing = makeAjv({ coerceTypes: 'array' })
   const strict = makeAjv({ coerceTypes: false })
   return ({ schema, httpPart }) => {
     const validate = (httpPart === 'body' ? strict : coercing).compile(schema as object) as Validate
-    return httpPart === 'body' || httpPart === 'querystring' ? rejectingNul(validate) : validate
+    return httpPart === 'body' || httpPart === 'querystring' ? rejectingUnstorable(validate) : validate
   }
 }

@@ -48,11 +48,21 @@ t.test('production defaults and the provider choice', async (t) => {
   t.equal(loadConfig({ DATABASE_URL: 'postgres://h/db' }).database.kind, 'postgres')
 })
 
+t.test('production refuses a short AUTH_JWT_SECRET and a keyless hosted API however its URL is spelled', async (t) => {
+  const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', AUTH_MODE: 'jwt', OPENROUTER_API_KEY: 'k' }
+  t.throws(() => loadConfig({ ...base, AUTH_JWT_SECRET: 'x'.repeat(31) }), { name: 'ConfigError', message: /^AUTH_JWT_SECRET must be at least 32 bytes in production/ })
+  t.equal(loadConfig({ ...base, AUTH_JWT_SECRET: 'x'.repeat(32) }).auth.mode, 'jwt')
+  t.equal(loadConfig({ ...base, NODE_ENV: 'development', AUTH_JWT_SECRET: 'short' }).auth.mode, 'jwt', 'development allows a short one')
+  for (const url of ['HTTPS://OpenRouter.AI/api/v1', 'https://openrouter.ai/api/v1/']) {
+    t.throws(() => loadConfig({ ...base, AUTH_JWT_SECRET: 'x'.repeat(32), OPENROUTER_API_KEY: '', LLM_BASE_URL: url }), { message: /^OPENROUTER_API_KEY is required/ }, url)
+  }
+})
+
 t.test('values are converted and checked; errors name the variable, never the value', async (t) => {
   const config = loadConfig({ PORT: '8080', DB_PREPARE: 'false', TRUST_PROXY: '2', COUNCIL_MODELS: ' a/b , c/d ,', CORS_ORIGINS: 'https://a.test,https://b.test' })
   t.equal(config.port, 8080)
   t.equal(config.db.prepare, false)
-  t.equal(config.trustProxy, 2)
+  t.type(config.trustProxy, 'function', 'a hop count is given to Fastify as its function form (its number form trusts no hop)')
   t.same(config.llm.councilModels, ['a/b', 'c/d'])
   t.same(config.corsOrigins, ['https://a.test', 'https://b.test'])
   t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8' }).trustProxy, '10.0.0.0/8')

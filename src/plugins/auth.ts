@@ -22,6 +22,13 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1]
 }
 
+function headerCount(request: FastifyRequest, name: string): number {
+  const raw = request.raw.rawHeaders
+  let count = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) count++
+  return count
+}
+
 function jwtResolver(options: { secret?: string; jwksUrl?: string; issuer?: string; audience?: string }): ResolveUser {
   const secret = options.secret ? new TextEncoder().encode(options.secret) : undefined
   const jwks: JWTVerifyGetKey | undefined = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined
@@ -55,6 +62,8 @@ export default fp(
           ? (request) => {
               const value = request.headers[auth.header]
               if (typeof value !== 'string' || value === '') throw unauthorized(`missing ${auth.header} header`)
+              // Node joins a repeated header with commas, which would make "alice, bob" a user.
+              if (headerCount(request, auth.header) > 1) throw unauthorized(`${auth.header} header given more than once`)
               return value
             }
           : jwtResolver(auth)

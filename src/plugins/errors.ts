@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isDatabaseUnavailable } from '../db/errors.ts'
 import { HttpError } from '../errors.ts'
@@ -23,16 +23,32 @@ export default fp(
         if (!(error instanceof HttpError) && statusCode !== 503) message = 'Internal Server Error'
       }
       if (error instanceof HttpError && error.headers) reply.headers(error.headers)
-      if (statusCode === 503) reply.header('retry-after', '5')
-      return reply.code(statusCode).send({
-        statusCode,
-        error: STATUS_CODES[statusCode] ?? 'Error',
-        message,
-        requestId: request.id,
-        ...(error.code && statusCode < 500 ? { code: error.code } : {}),
-        ...(error instanceof HttpError ? error.body : {})
-      })
+      if (statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '5')
+      return sendError(reply, statusCode, message, error.code, error instanceof HttpError ? error.body : undefined)
     })
   },
   { name: 'errors' }
 )
+
+function sendError(reply: FastifyReply, statusCode: number, message: string, code?: string, extra?: Record<string, unknown>) {
+  return reply
+    .code(statusCode)
+    .header('x-request-id', reply.request.id)
+    .send({
+      statusCode,
+      error: STATUS_CODES[statusCode] ?? 'Error',
+      message,
+      requestId: reply.request.id,
+      ...(code && statusCode < 500 ? { code } : {}),
+      ...extra
+    })
+}
+
+/**
+ * Fastify's `frameworkErrors`: what the router refuses before any route or hook runs (a malformed
+ * percent-encoding, a path parameter over `maxParamLength`) gets the same error shape and request id.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const statusCode = error.statusCode ?? 400
+  sendError(reply, statusCode, error.message, error.code)
+}

@@ -4,9 +4,15 @@ import { HttpError } from '../errors.ts'
 const Status = Type.Object({ status: Type.String(), database: Type.Optional(Type.String()) })
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/healthz', { schema: { summary: 'The process is alive', response: { 200: Status } } }, async () => ({
-    status: 'ok'
-  }))
+  app.get(
+    '/healthz',
+    {
+      schema: { summary: 'The process is alive', response: { 200: Status } },
+      // Liveness is never shed: a busy instance is alive, and an orchestrator would restart it.
+      config: { pressureHandler: () => undefined }
+    },
+    async () => ({ status: 'ok' })
+  )
 
   app.get(
     '/readyz',

@@ -4,6 +4,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
 import { openTestDatabase } from '../helpers/db.ts'
+import { rawRequest } from '../helpers/raw-http.ts'
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256'
 
@@ -27,6 +28,8 @@ t.test('AUTH_MODE=header', async (t) => {
   t.equal((await listAs(app, { 'x-auth-user': '' })).statusCode, 401)
   t.equal((await listAs(app, { 'x-auth-user': 'x'.repeat(129) })).statusCode, 401, 'user ids over 128 characters')
   t.equal((await listAs(app, { 'x-auth-user': 'carol' })).statusCode, 200)
+  const twice = await rawRequest(app, ['GET /api/conversations HTTP/1.1', 'Host: x', 'X-Auth-User: carol', 'x-auth-user: mallory'])
+  t.match(JSON.parse(twice.body), { statusCode: 401, message: 'x-auth-user header given more than once' }, 'a repeated identity header is refused, not joined')
   t.equal((await app.inject({ url: '/healthz' })).statusCode, 200, 'health checks need no credentials')
 })
 
@@ -62,7 +65,13 @@ t.test('AUTH_MODE=jwt with an HS256 secret', async (t) => {
     ['expired', await bearer(sign({ sub: 'dave', exp: Math.floor(Date.now() / 1000) - 60 }))],
     ['wrong issuer', await bearer(sign({ sub: 'dave', iss: 'https://evil.test' }))],
     ['wrong audience', await bearer(sign({ sub: 'dave', aud: 'other' }))],
-    ['no sub', await bearer(sign({}))]
+    ['no sub', await bearer(sign({}))],
+    ...(await Promise.all(
+      [['alice'], 5, { id: 'alice' }, true, null, '', 'x'.repeat(129), 'dave\ud800', '\udc00dave', 'tab\tchar'].map(async (sub) => {
+        const token = await new SignJWT({ sub } as never).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://issuer.test').setAudience('council').setExpirationTime('1h').sign(key)
+        return [`sub ${JSON.stringify(sub)}`, await bearer(token)] as [string, Record<string, string>]
+      })
+    ))
   ]
   for (const [name, headers] of rejected) {
     const res = await listAs(app, headers)

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
+import { rawRequest } from '../helpers/raw-http.ts'
 import { BACKENDS, TEST_DATABASE_URL, openTestDatabase } from '../helpers/db.ts'
 import { readStream } from '../helpers/sse.ts'
 
@@ -35,6 +36,90 @@ t.test('the per-IP rate limit: 429 on the API without usage, never on health che
   t.equal((await app.inject({ url: '/' })).statusCode, 200, 'the app page is not limited')
   const other = await app.inject({ url: '/api/conversations', remoteAddress: '10.1.2.3' })
   t.equal(other.statusCode, 200, 'per IP')
+})
+
+t.test('the rate limit and the API headers go by the routed path, and bad credentials count too', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app } = await buildTestApp(t, database, { RATE_LIMIT_MAX: '4', AUTH_MODE: 'header' })
+  const spellings = [
+    ['GET /%61pi/usage HTTP/1.1', 'Host: x'],
+    ['GET http://x/api/usage HTTP/1.1', 'Host: x'],
+    ['GET /%61%70%69/conversations HTTP/1.1', 'Host: x'],
+    ['GET /api/usage HTTP/1.1', 'Host: x', 'X-Forwarded-User: mallory']
+  ]
+  for (const head of spellings) {
+    const res = await rawRequest(app, head)
+    t.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", `${head[0]}: the API's headers`)
+    t.ok(res.headers['x-ratelimit-remaining'] !== undefined, `${head[0]}: counted (${res.statusCode})`)
+  }
+  const limited = await rawRequest(app, ['GET /%61pi/usage HTTP/1.1', 'Host: x', 'X-Forwarded-User: mallory'])
+  t.equal(limited.statusCode, 429, 'the fifth request from the address, however spelled, is limited')
+})
+
+t.test('TRUST_PROXY: every documented form tells clients behind the proxy apart, trusting no more hops than configured', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  // [TRUST_PROXY, X-Forwarded-For of one client, of another, whether the limit tells them apart]
+  const cases: [string, string, string, boolean][] = [
+    ['1', '198.51.100.7', '198.51.100.8', true],
+    ['1', '203.0.113.9, 198.51.100.7', '203.0.113.10, 198.51.100.7', false],
+    ['2', '203.0.113.9, 198.51.100.7', '203.0.113.10, 198.51.100.7', true],
+    ['2', '192.0.2.1, 203.0.113.9, 198.51.100.7', '192.0.2.2, 203.0.113.9, 198.51.100.7', false],
+    ['true', '192.0.2.1, 203.0.113.9', '192.0.2.2, 203.0.113.9', true],
+    ['127.0.0.1', '203.0.113.9, 198.51.100.7', '203.0.113.9, 198.51.100.8', true],
+    ['127.0.0.1', '203.0.113.9, 198.51.100.7', '203.0.113.10, 198.51.100.7', false],
+    ['loopback, 198.51.100.0/24', '203.0.113.9, 198.51.100.7', '203.0.113.10, 198.51.100.7', true],
+    ['false', '203.0.113.9', '203.0.113.10', false]
+  ]
+  for (const [trustProxy, one, another, apart] of cases) {
+    const { app } = await buildTestApp(t, database, { RATE_LIMIT_MAX: '2', TRUST_PROXY: trustProxy })
+    const send = async (forwardedFor: string) =>
+      (await rawRequest(app, ['GET /api/usage HTTP/1.1', 'Host: x', `X-Forwarded-For: ${forwardedFor}`])).statusCode
+    t.same([await send(one), await send(one), await send(one)], [200, 200, 429], `TRUST_PROXY=${trustProxy}, X-Forwarded-For: ${one}`)
+    t.equal(await send(another), apart ? 200 : 429, `then ${another}: ${apart ? 'another client' : 'the same client'}`)
+    await app.close()
+  }
+})
+
+t.test('liveness is never shed; shedding says Retry-After 10', async (t) => {
+  if (!TEST_DATABASE_URL) return t.pass('load shedding runs on PostgreSQL only: set TEST_DATABASE_URL')
+  const database = await openTestDatabase(t, 'postgres')
+  const { app } = await buildTestApp(t, database, { MAX_EVENT_LOOP_DELAY_MS: '100' })
+  let api = await app.inject({ url: '/api/usage' })
+  let health = await app.inject({ url: '/healthz' })
+  for (let i = 0; i < 20 && api.statusCode !== 503; i++) {
+    const until = Date.now() + 400
+    while (Date.now() < until) {
+      // Busy, as a saturated server's loop is.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    api = await app.inject({ url: '/api/usage' })
+    health = await app.inject({ url: '/healthz' })
+  }
+  t.equal(api.statusCode, 503, 'the API sheds')
+  t.equal(api.headers['retry-after'], '10')
+  t.equal(health.statusCode, 200, '/healthz answers all the same')
+})
+
+t.test('what the router refuses gets the error shape, the right name and a request id; admin ids may be 128 characters', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app } = await buildTestApp(t, database, { ADMIN_TOKEN: 'an-admin-token' })
+  const badUrl = await app.inject({ url: '/api/conversations/%E0%A4%A' })
+  t.match(badUrl.json(), { statusCode: 400, error: 'Bad Request', code: 'FST_ERR_BAD_URL', requestId: String })
+  t.equal(badUrl.headers['x-request-id'], badUrl.json().requestId)
+  const tooLong = await app.inject({ url: `/api/admin/users/${'x'.repeat(2000)}/tier`, method: 'PUT', payload: { tier: 'pro' } })
+  t.match(tooLong.json(), { statusCode: 414, error: 'URI Too Long', requestId: String })
+  const admin = { authorization: 'Bearer an-admin-token' }
+  for (const id of ['x'.repeat(101), 'x'.repeat(128), '😀'.repeat(128), 'ü'.repeat(128)]) {
+    const res = await app.inject({ url: `/api/admin/users/${encodeURIComponent(id)}/tier`, method: 'PUT', payload: { tier: 'pro' }, headers: admin })
+    t.equal(res.statusCode, 200, `an id of ${[...id].length} characters (${encodeURIComponent(id).length} in the path)`)
+    t.equal(res.json().tier, 'pro')
+    const noToken = await app.inject({ url: `/api/admin/users/${encodeURIComponent(id)}/tier`, method: 'PUT', payload: { tier: 'pro' } })
+    t.equal(noToken.statusCode, 401, 'and the token is checked first')
+  }
+  for (const id of ['x'.repeat(129), 'a%ED%A0%80b', 'tab%09']) {
+    const res = await app.inject({ url: `/api/admin/users/${id.length > 100 ? id : id}/tier`, method: 'PUT', payload: { tier: 'pro' }, headers: admin })
+    t.equal(res.statusCode, 400, `${id.slice(0, 20)}: not a user id`)
+  }
 })
 
 t.test('a saturated event loop gets 503s (PostgreSQL; not with the embedded database)', async (t) => {

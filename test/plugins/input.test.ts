@@ -1,13 +1,44 @@
 import t from 'tap'
-import { findNul } from '../../src/validation.ts'
+import { MAX_BODY_DEPTH, jsonDepth } from '../../src/plugins/input.ts'
+import { findUnstorable } from '../../src/validation.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { openTestDatabase } from '../helpers/db.ts'
 
-t.test('findNul names the first string holding NUL by its JSON pointer', async (t) => {
-  t.equal(findNul({ messages: [{ content: 'ok' }, { content: 'a\u0000' }] }), '/messages/1/content')
-  t.equal(findNul('a\u0000'), '')
-  t.equal(findNul({ title: 'fine', n: 5, list: [null, true] }), null)
-  t.equal(findNul(null), null)
+t.test('findUnstorable names the first string (or key) PostgreSQL cannot store, by its JSON pointer', async (t) => {
+  t.same(findUnstorable({ messages: [{ content: 'ok' }, { content: 'a\u0000' }] }), { path: '/messages/1/content', reason: 'must not contain NUL characters' })
+  t.same(findUnstorable('a\u0000'), { path: '', reason: 'must not contain NUL characters' })
+  t.match(findUnstorable({ title: 'x\ud800' }), { path: '/title', reason: /valid Unicode/ })
+  t.match(findUnstorable({ ['\udc00']: 1 }), { path: '/\udc00', reason: /valid Unicode/ }, 'keys too')
+  t.equal(findUnstorable({ title: 'fine 😀', n: 5, list: [null, true] }), null, 'a whole surrogate pair is fine')
+  t.equal(findUnstorable(null), null)
+})
+
+t.test('jsonDepth reads nesting without parsing; brackets in strings do not count', async (t) => {
+  t.equal(jsonDepth('{}'), 1)
+  t.equal(jsonDepth('{"a":[1,{"b":[]}]}'), 4)
+  t.equal(jsonDepth('{"a":"[[[[\\"[[["}'), 1, 'escaped quotes do not end a string')
+  t.equal(jsonDepth('"plain"'), 0)
+  t.equal(jsonDepth('['.repeat(10_000)), 10_000)
+})
+
+t.test('bodies the database cannot store or nested too deep are 400s, before any walk or write', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { app } = await buildTestApp(t, database, { AUTH_MODE: 'header' })
+  const headers = { 'x-forwarded-user': 'input-depth', 'content-type': 'application/json' }
+  const { id } = (await app.inject({ method: 'POST', url: '/api/conversations', headers })).json()
+  const deep = `{"content":${'['.repeat(10_000)}${']'.repeat(10_000)}}`
+  for (const [name, url, payload, message] of [
+    ['10,000 levels in 20 KB', `/api/conversations/${id}/message`, deep, `body is nested more than ${MAX_BODY_DEPTH} levels deep`],
+    ['a lone surrogate in a question', `/api/conversations/${id}/message`, '{"content":"why \\ud800?"}', 'body/content must be valid Unicode (it holds half of a surrogate pair)'],
+    ['a lone surrogate in a title', `/api/conversations/${id}/title`, '{"title":"\\udfff"}', 'body/title must be valid Unicode (it holds half of a surrogate pair)']
+  ] as const) {
+    const res = await app.inject({ method: url.endsWith('title') ? 'PATCH' : 'POST', url, headers, payload })
+    t.match(res.json(), { statusCode: 400, error: 'Bad Request', message, requestId: String }, name)
+  }
+  const stored = (await app.inject({ url: `/api/conversations/${id}`, headers })).json()
+  t.same([stored.title, stored.messages], ['New Conversation', []], 'nothing was written')
+  const usage = (await app.inject({ url: '/api/usage', headers })).json()
+  t.equal(usage.daily_used, 0, 'and nothing charged')
 })
 
 t.test('only routes that take a body run a hook before validation (a GET runs none)', async (t) => {
