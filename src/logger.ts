@@ -7,22 +7,43 @@ import { errorCode } from './db/errors.ts'
 /** Redacted wherever they appear in a log line: credentials and tokens. */
 const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]']
 
+// Fields a driver error may carry that hold data: the statement's values (drizzle's params, postgres.js's
+// parameters and args) or a row's ("Failing row contains (...)" in PostgreSQL's detail).
+const DATA_FIELDS = new Set(['params', 'parameters', 'args', 'types', 'detail', 'where', 'internal_query', 'internalQuery', 'query'])
+const MAX_CAUSES = 4
+
 /**
- * pino's error serializer, except for a failed query: drizzle puts the statement's parameters (users'
- * questions and answers) in the message and on the error, and those are never logged. The statement's
- * text, the SQLSTATE and the driver's message stay.
+ * pino's `err` serializer, built so that no part of a user's data reaches a log line: for any error and
+ * each of its causes, the type, the message (for a failed query, the statement's text and the driver's
+ * reason, never drizzle's `params:` line), the stack frames, and the scalar fields that describe it
+ * (code, severity, constraint...), never the fields that carry values.
  */
-export function serializeError(error: Error): { type: string; message: string; stack: string; [key: string]: unknown } {
-  const serialized = pino.stdSerializers.err(error)
-  if (!(error instanceof DrizzleQueryError)) return serialized
-  const cause = error.cause as { message?: unknown } | undefined
-  const message = `Failed query: ${error.query}${cause?.message ? `: ${String(cause.message)}` : ''}`
-  return {
-    type: serialized.type,
+type SerializedError = { type: string; message: string; stack: string; [key: string]: unknown }
+
+export function serializeError(error: unknown, depth = 0): SerializedError {
+  if (!(error instanceof Error)) return { type: typeof error, message: typeof error === 'string' ? withoutParams(error) : '(not an Error)', stack: '' }
+  const message =
+    error instanceof DrizzleQueryError
+      ? `Failed query: ${error.query}${(error.cause as Error | undefined)?.message ? `: ${withoutParams((error.cause as Error).message)}` : ''}`
+      : withoutParams(error.message)
+  const serialized: SerializedError = {
+    type: error.constructor?.name || error.name,
     message,
-    code: errorCode(error),
     stack: `${error.name}: ${message}\n${(error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).join('\n')}`
   }
+  for (const [key, value] of Object.entries(error)) {
+    if (DATA_FIELDS.has(key) || key === 'cause' || key === 'message' || key === 'stack') continue
+    if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) serialized[key] = value
+  }
+  if (error instanceof DrizzleQueryError) serialized.code = errorCode(error)
+  else if (error.cause !== undefined && depth < MAX_CAUSES) serialized.cause = serializeError(error.cause, depth + 1)
+  return serialized
+}
+
+/** A message with drizzle's `params: ...` part cut off, wherever an error carried it on. */
+function withoutParams(message: string): string {
+  const at = message.indexOf('\nparams:')
+  return at === -1 ? message : message.slice(0, at)
 }
 
 /** Fastify's logger: JSON lines to stdout (pino's default destination), or to `stream` (tests). */

@@ -1,4 +1,6 @@
+import { DrizzleQueryError } from 'drizzle-orm/errors'
 import t from 'tap'
+import { serializeError } from '../src/logger.ts'
 import { buildTestApp } from './helpers/app.ts'
 import { interceptStatements, openTestDatabase } from './helpers/db.ts'
 import { startFakeLlm, wellBehaved } from './helpers/fake-llm.ts'
@@ -32,6 +34,29 @@ t.test('an error line names the user and the conversation, and never the stateme
   t.match(failed, { level: 50, userId: 'alice', conversationId: id, err: { message: /^Failed query: update "conversations" set "title" = .*: disk on fire$/ } })
   t.notMatch(JSON.stringify(logs), secret, "the statement's parameters are in no line")
   t.match(logs.find((line) => line.msg === 'request completed' && line.statusCode === 500), { method: 'PATCH', userId: 'alice' })
+})
+
+t.test('no error line carries data, however the error is wrapped or whatever fields the driver set', async (t) => {
+  const secret = 'my very private question'
+  const failed = new DrizzleQueryError('insert into "messages" ("content") values ($1)', [secret, 42])
+  const driver = Object.assign(new Error('new row violates check constraint "messages_role_check"'), {
+    code: '23514',
+    severity: 'ERROR',
+    constraint_name: 'messages_role_check',
+    detail: `Failing row contains (1, ${secret}).`,
+    parameters: [secret],
+    args: [secret],
+    query: `insert ... '${secret}'`
+  })
+  Object.defineProperty(failed, 'cause', { value: driver })
+  const wrapped = new Error(`transaction failed: ${failed.message}`, { cause: failed })
+  for (const error of [failed, wrapped, new Error('outer', { cause: wrapped }), driver]) {
+    const line = JSON.stringify(serializeError(error))
+    t.notOk(line.includes(secret), `${error.message.slice(0, 30)}: no value in ${line.slice(0, 80)}`)
+    t.match(line, /messages/, 'what failed is still said')
+  }
+  t.match(serializeError(driver), { code: '23514', constraint_name: 'messages_role_check', severity: 'ERROR' })
+  t.match(serializeError(wrapped), { message: /^transaction failed: Failed query: insert into "messages"/, cause: { message: /^Failed query: insert into "messages" \("content"\) values \(\$1\): new row violates/, code: '23514' } })
 })
 
 t.test("a council run's lines (a model that failed) name the user and the conversation", async (t) => {

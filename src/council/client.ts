@@ -20,6 +20,22 @@ export class LlmError extends Error {
 }
 
 const MAX_ERROR_MESSAGE = 500
+const REDACTED = '[redacted]'
+
+/**
+ * `text` from an upstream API (an error body, a network error) with every credential it may echo
+ * replaced: the configured key, bearer tokens, `sk-` style keys, and `api_key`/`authorization` values.
+ * Cut to MAX_ERROR_MESSAGE characters after redacting, so a key is never left half shown.
+ */
+export function redactCredentials(text: string, apiKey: string | null): string {
+  let redacted = apiKey ? text.replaceAll(apiKey, REDACTED) : text
+  redacted = redacted
+    .replace(/\b(bearer|basic)(\s+)[^\s"',;}\]]+/gi, `$1$2${REDACTED}`)
+    .replace(/\b(sk|pk|rk)-[A-Za-z0-9_-]{8,}/g, REDACTED)
+    .replace(/((?:api[_-]?key|authorization|x-api-key|token|secret|password)["']?\s*[:=]\s*["']?)(?!\[redacted\])[^\s"',;}\]]+/gi, `$1${REDACTED}`)
+  const codePoints = [...redacted]
+  return codePoints.length > MAX_ERROR_MESSAGE ? `${codePoints.slice(0, MAX_ERROR_MESSAGE).join('')}…` : redacted
+}
 
 function apiErrorMessage(status: number, body: string): string {
   let message = body
@@ -30,8 +46,7 @@ function apiErrorMessage(status: number, body: string): string {
   } catch {
     // Not JSON: the body itself is the message.
   }
-  message = message.trim() || `HTTP ${status}`
-  return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}…` : message
+  return message.trim() || `HTTP ${status}`
 }
 
 /**
@@ -51,6 +66,16 @@ export class OpenAiClient implements LlmClient {
   }
 
   async complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
+    try {
+      return await this.#complete(model, messages, signal)
+    } catch (error) {
+      // Whatever an error says goes to the client, the log and the stored answer: never a credential.
+      if (error instanceof LlmError) error.message = redactCredentials(error.message, this.#apiKey)
+      throw error
+    }
+  }
+
+  async #complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
     const timeout = AbortSignal.timeout(this.#timeoutMs)
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
     if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`

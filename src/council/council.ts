@@ -116,11 +116,28 @@ export async function runCouncil(question: string, options: CouncilOptions): Pro
 
 export const MAX_TITLE_CHARS = 50
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' })
+
+/** `text` in at most `max` characters (code points), cut between graphemes (never inside an emoji) and ending in … when cut. */
+export function shorten(text: string, max = MAX_TITLE_CHARS): string {
+  let length = 0
+  for (const _ of text) if (++length > max) break
+  if (length <= max) return text
+  let kept = ''
+  let count = 0
+  for (const { segment } of graphemes.segment(text)) {
+    let size = 0
+    for (const _ of segment) size++
+    if (count + size > max - 1) break
+    kept += segment
+    count += size
+  }
+  return `${kept.trimEnd()}…`
+}
+
 /** A title from the question itself, for when the title model cannot give one. */
 export function fallbackTitle(question: string): string {
-  const words = question.replace(/\s+/g, ' ').trim()
-  if (words.length <= MAX_TITLE_CHARS) return words || 'New Conversation'
-  return `${words.slice(0, MAX_TITLE_CHARS - 1).trimEnd()}…`
+  return shorten(question.replace(/\s+/g, ' ').trim()) || 'New Conversation'
 }
 
 /** A 3-5 word title for a conversation's first question; falls back to the question's start. */
@@ -135,7 +152,7 @@ export async function generateTitle(
     const line = raw.trim().split('\n')[0] ?? ''
     const title = line.replace(/^(title\s*:\s*)/i, '').replace(/^["'`*_#\s]+|["'`*_.\s]+$/g, '').trim()
     if (!title) return { title: fallbackTitle(question) }
-    return { title: title.length > MAX_TITLE_CHARS ? `${title.slice(0, MAX_TITLE_CHARS - 1).trimEnd()}…` : title }
+    return { title: shorten(title) }
   } catch (error) {
     return { title: fallbackTitle(question), error: modelError(model, 'title', error) }
   }

@@ -17,6 +17,8 @@ export function encodeCursor(row: { updated_at: string; id: string }): string {
 export function decodeCursor(value: string): RecencyCursor | null {
   const [updatedAt, id, ...rest] = Buffer.from(value, 'base64url').toString('utf8').split('|')
   if (rest.length > 0 || !updatedAt || !id || !ISO_MICROS.test(updatedAt) || !UUID.test(id)) return null
-  if (Number.isNaN(Date.parse(updatedAt))) return null
+  // Date.parse rolls an impossible date over (2026-02-30 is 2 March); PostgreSQL refuses it.
+  const time = Date.parse(updatedAt)
+  if (Number.isNaN(time) || new Date(time).toISOString().slice(0, 23) !== updatedAt.slice(0, 23)) return null
   return { updatedAt, id }
 }

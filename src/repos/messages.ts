@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { AssistantStages } from '../council/types.ts'
-import { withoutNul } from '../db/json.ts'
+import { storable } from '../db/json.ts'
 import { conversations, messages } from '../db/schema.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import type { Db } from '../db/types.ts'
@@ -40,7 +40,7 @@ export class MessagesRepo {
         .where(and(eq(conversations.id, conversationId), eq(conversations.userId, userId)))
         .returning({ position: sql<number>`${conversations.messageCount} - 1` })
       if (!slot) return null
-      await tx.insert(messages).values({ ...withoutNul(message), conversationId, position: slot.position })
+      await tx.insert(messages).values({ ...storable(message), conversationId, position: slot.position })
       return slot.position
     })
   }

@@ -42,6 +42,27 @@ t.test("API errors keep the API's status and message", async (t) => {
   }
 })
 
+t.test('credentials an upstream error echoes are redacted from the message, which is capped after redacting', async (t) => {
+  const echoes = [
+    { error: { message: `invalid request; headers were {"authorization":"Bearer ${KEY}"}` } },
+    { error: `key ${KEY} is revoked` },
+    { message: 'upstream said: Authorization: Bearer sk-or-v1-abcdef0123456789abcdef and api_key=hunter2hunter2' },
+    `<pre>x-api-key: sk-proj-ABCDEFGHIJKLMNOP ${'x'.repeat(600)}</pre>`,
+    { error: { message: `${'y'.repeat(490)} Bearer ${KEY}` } }
+  ]
+  const fake = await startFakeLlm(t, () => ({ status: 400, body: echoes[0]! }))
+  const client = new OpenAiClient({ baseUrl: fake.baseUrl, apiKey: KEY, timeoutMs: 5000 })
+  for (const body of echoes) {
+    fake.setHandler(() => ({ status: 400, body }))
+    const error = await client.complete('m', ask).catch((e: Error) => e)
+    t.equal((error as Error).name, 'LlmError')
+    const message = (error as Error).message
+    for (const secret of [KEY, 'sk-or-v1-abcdef', 'hunter2', 'sk-proj-ABCD', KEY.slice(0, 8)]) t.notOk(message.includes(secret), `no ${secret.slice(0, 6)}… in "${message.slice(0, 60)}"`)
+    t.match(message, /\[r/, "the credential's place is marked")
+    t.ok([...message].length <= 501, 'capped')
+  }
+})
+
 t.test('a model that does not answer times out', async (t) => {
   const fake = await startFakeLlm(t, () => ({ hang: true }))
   const client = new OpenAiClient({ baseUrl: fake.baseUrl, apiKey: KEY, timeoutMs: 200 })

@@ -131,6 +131,19 @@ t.test('titles', async (t) => {
   t.equal(fallbackTitle('x'.repeat(80)).length, 50)
 })
 
+t.test('titles are cut between characters and graphemes, never inside an emoji', async (t) => {
+  for (const text of ['😀'.repeat(80), `${'a'.repeat(48)}😀😀😀`, `${'a'.repeat(47)}👩‍👩‍👧‍👦 family`, `${'e\u0301'.repeat(40)}`]) {
+    const title = fallbackTitle(text)
+    t.ok(title.isWellFormed(), `${text.slice(0, 8)}: no half of a surrogate pair`)
+    t.notOk(title.includes('\uFFFD'), 'no replacement character')
+    t.ok([...title].length <= 50, 'at most 50 characters')
+    t.ok(title.endsWith('…'))
+    t.ok(text.startsWith(title.slice(0, -1).trimEnd()), 'a prefix of the question')
+  }
+  t.equal(fallbackTitle(`${'a'.repeat(47)}👩‍👩‍👧‍👦 family`), `${'a'.repeat(47)}…`, 'a family emoji is not split into people')
+  t.equal(fallbackTitle('😀'.repeat(50)), '😀'.repeat(50), '50 emoji fit')
+})
+
 t.test('the offline demo runs the whole council with no network', async (t) => {
   const answer = await runCouncil(QUESTION, {
     client: new DemoClient({ delayMs: 0 }),

@@ -210,6 +210,14 @@ await eachBackend(t, async (t, backend) => {
       { name: 'limit 201', method: 'GET', url: '/api/conversations?limit=201', status: 400, message: /limit/ },
       { name: 'limit not a number', method: 'GET', url: '/api/conversations?limit=ten', status: 400, message: /limit/ },
       { name: 'forged cursor', method: 'GET', url: '/api/conversations?before=bm90LWEtY3Vyc29y', status: 400, message: /before/ },
+      ...['2026-02-30T10:00:00.000000Z', '2026-13-01T00:00:00.000000Z', '2026-04-31T23:59:59.999999Z', '2025-02-29T00:00:00.000000Z', '2026-01-01T24:00:00.000000Z'].map((date) => ({
+        name: `cursor with the impossible date ${date}`,
+        method: 'GET' as const,
+        url: `/api/conversations?before=${Buffer.from(`${date}|${id}`).toString('base64url')}`,
+        status: 400,
+        message: /querystring\/before is not a cursor/
+      })),
+      { name: 'lone surrogate in a title', method: 'PATCH', url: `/api/conversations/${id}/title`, payload: '{"title":"a\\ud800"}', status: 400, message: /valid Unicode/, headers: { 'content-type': 'application/json' } },
       { name: 'unknown query parameter', method: 'GET', url: '/api/conversations?sort=asc', status: 400 },
       { name: 'starred not a boolean', method: 'GET', url: '/api/conversations?starred=maybe', status: 400 }
     ]

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../../council/types.ts'
-import { withoutNul } from '../../db/json.ts'
+import { storable } from '../../db/json.ts'
 import { DEFAULT_TIER, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH, UUID, isUserId } from '../../domain.ts'
 import type { ImportConversation, ImportMessage, ImportUsage } from '../../repos/transfer.ts'
 
@@ -102,7 +102,7 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
   }
   if (!isObject(raw)) throw new BadFile('not a JSON object')
   const counter = { count: 0 }
-  const data = withoutNul(raw, counter)
+  const data = storable(raw, counter)
   const userId = userIdFrom(data.user_id, owner)
 
   if (!('messages' in data) && ('daily_used' in data || 'daily_count' in data || 'total_queries' in data)) {
