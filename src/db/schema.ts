@@ -30,6 +30,8 @@ export const conversations = pgTable(
     title: varchar('title', { length: TITLE_MAX_LENGTH }).notNull().default(DEFAULT_TITLE),
     starred: boolean('starred').notNull().default(false),
     messageCount: integer('message_count').notNull().default(0),
+    /** When the council run now under way started; null when none is. One run at a time per conversation. */
+    runStartedAt: timestamp('run_started_at', { withTimezone: true, mode: 'string' }),
     createdAt: createdAt(),
     updatedAt: updatedAt()
   },

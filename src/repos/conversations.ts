@@ -1,5 +1,7 @@
 import { and, desc, eq, exists, sql } from 'drizzle-orm'
+import { storableText } from '../db/json.ts'
 import { conversations, messages } from '../db/schema.ts'
+import { DEFAULT_TITLE } from '../domain.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import { isoTimestamp } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
@@ -72,6 +74,13 @@ export class ConversationsRepo {
         .where(byIdAndOwner)
         .returning(metaColumns)
         .prepare('conversation_rename'),
+      autoTitle: db
+        .update(conversations)
+        .set({ title: sql`${sql.placeholder('title')}` })
+        // Only over the default: a title the user gave while the first run went on wins.
+        .where(and(byIdAndOwner, eq(conversations.title, DEFAULT_TITLE)))
+        .returning(metaColumns)
+        .prepare('conversation_auto_title'),
       toggleStar: db
         .update(conversations)
         .set({ starred: sql`not ${conversations.starred}` })
@@ -134,6 +143,12 @@ export class ConversationsRepo {
 
   async rename(userId: string, id: string, title: string): Promise<ConversationMeta | null> {
     const [row] = await this.#timer.time('conversations.rename', this.#statements.rename.execute({ userId, id, title }))
+    return row ?? null
+  }
+
+  /** Sets the title generated for a first question, unless the conversation has been renamed meanwhile; null then. */
+  async setGeneratedTitle(userId: string, id: string, title: string): Promise<ConversationMeta | null> {
+    const [row] = await this.#timer.time('conversations.autoTitle', this.#statements.autoTitle.execute({ userId, id, title: storableText(title) }))
     return row ?? null
   }
 

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { type SQL, and, eq, sql } from 'drizzle-orm'
 import type { AssistantStages } from '../council/types.ts'
 import { storable } from '../db/json.ts'
 import { conversations, messages } from '../db/schema.ts'
@@ -17,31 +17,58 @@ export class MessagesRepo {
     this.#timer = timer
   }
 
-  /** Stores the user's message; its position, or null when the conversation is not the user's. */
-  appendUser(userId: string, conversationId: string, content: string): Promise<number | null> {
-    return this.#timer.time('messages.appendUser', this.#append(userId, conversationId, { role: 'user', content }))
+  /**
+   * Starts a council run: stores the user's question and marks the conversation as running, in one
+   * transaction. Its position; `busy` when another run holds the conversation (one that started less
+   * than `leaseMs` ago: a run whose server died frees it after that); null when the conversation is
+   * not the user's.
+   */
+  startRun(userId: string, conversationId: string, content: string, leaseMs: number): Promise<number | 'busy' | null> {
+    return this.#timer.time(
+      'messages.startRun',
+      this.#db.transaction(async (tx) => {
+        const [conversation] = await tx
+          .select({ free: sql<boolean>`${conversations.runStartedAt} is null or ${conversations.runStartedAt} < now() - ${leaseMs} * interval '1 millisecond'` })
+          .from(conversations)
+          .where(and(eq(conversations.id, conversationId), eq(conversations.userId, userId)))
+          .for('update')
+        if (!conversation) return null
+        if (!conversation.free) return 'busy'
+        return this.#append(tx, userId, conversationId, { role: 'user', content }, sql`now()`)
+      })
+    )
   }
 
-  appendAssistant(userId: string, conversationId: string, answer: AssistantStages): Promise<number | null> {
+  /** Stores the answer and ends the run; its position, or null when the conversation was deleted meanwhile. */
+  appendAnswer(userId: string, conversationId: string, answer: AssistantStages): Promise<number | null> {
     const { stage1, stage2, stage3, metadata } = answer
     return this.#timer.time(
-      'messages.appendAssistant',
-      this.#append(userId, conversationId, { role: 'assistant', stage1, stage2, stage3, metadata })
+      'messages.appendAnswer',
+      this.#db.transaction((tx) => this.#append(tx, userId, conversationId, { role: 'assistant', stage1, stage2, stage3, metadata }, null))
+    )
+  }
+
+  /** Ends a run that stored no answer, so the conversation takes questions again. */
+  async endRun(userId: string, conversationId: string): Promise<void> {
+    await this.#timer.time(
+      'messages.endRun',
+      this.#db
+        .update(conversations)
+        .set({ runStartedAt: null })
+        .where(and(eq(conversations.id, conversationId), eq(conversations.userId, userId)))
     )
   }
 
   // The UPDATE takes the conversation's row lock until the transaction ends, so appends arriving
   // together get positions one at a time, never collide or reorder, and never land in a foreign conversation.
-  #append(userId: string, conversationId: string, message: NewMessage): Promise<number | null> {
-    return this.#db.transaction(async (tx) => {
-      const [slot] = await tx
-        .update(conversations)
-        .set({ messageCount: sql`${conversations.messageCount} + 1`, updatedAt: sql`now()` })
-        .where(and(eq(conversations.id, conversationId), eq(conversations.userId, userId)))
-        .returning({ position: sql<number>`${conversations.messageCount} - 1` })
-      if (!slot) return null
-      await tx.insert(messages).values({ ...storable(message), conversationId, position: slot.position })
-      return slot.position
-    })
+  async #append(tx: Db, userId: string, conversationId: string, message: NewMessage, runStartedAt: SQL | null): Promise<number | null> {
+    const [slot] = await tx
+      .update(conversations)
+      .set({ messageCount: sql`${conversations.messageCount} + 1`, updatedAt: sql`now()`, runStartedAt })
+      .where(and(eq(conversations.id, conversationId), eq(conversations.userId, userId)))
+      .returning({ position: sql<number>`${conversations.messageCount} - 1` })
+    if (!slot) return null
+    await tx.insert(messages).values({ ...storable(message), conversationId, position: slot.position })
+    return slot.position
   }
 }

@@ -20,7 +20,7 @@ const schema = (summary: string, response: object) => ({
   summary,
   params: IdParams,
   body: AskBody,
-  response: { ...response, ...errorResponses(400, 401, 404, 429, 502) }
+  response: { ...response, ...errorResponses(400, 401, 404, 409, 429, 502) }
 })
 
 function question(content: string): string {
@@ -74,9 +74,9 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // A client that goes away does not stop the run: the answer is still stored.
         await run.finish(send)
       } catch (error) {
-        // 502 (no answer) and 503 (shutting down) say what happened; anything else is internal.
+        // 404 (deleted meanwhile), 502 (no answer) and 503 (shutting down) say what happened; anything else is internal.
         const status = (error as { statusCode?: number }).statusCode
-        const told = status === 502 || status === 503
+        const told = status === 404 || status === 502 || status === 503
         if (!told) log.error({ err: error }, 'council run failed')
         send({ type: 'error', message: told ? (error as Error).message : 'Internal Server Error' })
       } finally {

@@ -15,7 +15,7 @@ export interface AskDeps {
   messages: MessagesRepo
   usage: UsageRepo
   client: LlmClient
-  llm: Pick<Config['llm'], 'councilModels' | 'chairmanModel' | 'titleModel'>
+  llm: Pick<Config['llm'], 'councilModels' | 'chairmanModel' | 'titleModel' | 'timeoutMs'>
 }
 
 /** A question accepted for a conversation: its user message is stored; `finish` runs the council. */
@@ -67,9 +67,9 @@ export class AskService {
     const refund = () =>
       usage.refund(userId, unit.day).catch((error: unknown) => log.error({ err: error, userId }, 'refund failed'))
 
-    let position: number | null
+    let position: number | 'busy' | null
     try {
-      position = await messages.appendUser(userId, conversationId, question)
+      position = await messages.startRun(userId, conversationId, question, this.#leaseMs)
     } catch (error) {
       await refund()
       throw error
@@ -79,11 +79,18 @@ export class AskService {
       await refund()
       throw notFound('conversation not found')
     }
-    const isFirst = position === 0
+    if (position === 'busy') {
+      await refund()
+      throw new HttpError(409, 'the council is still answering the previous question in this conversation; ask again when it has answered')
+    }
+    const questionPosition = position
     return {
       finish: (onEvent = () => {}) => {
-        const run = this.#finish(userId, conversationId, question, isFirst, onEvent, log).catch(async (error: unknown) => {
-          await refund()
+        const run = this.#finish(userId, conversationId, question, questionPosition, onEvent, log).catch(async (error: unknown) => {
+          await Promise.all([
+            refund(),
+            messages.endRun(userId, conversationId).catch((endError: unknown) => log.error({ err: endError }, 'could not end the run'))
+          ])
           throw this.#stop.signal.aborted ? shuttingDown() : error
         })
         this.#running.add(run)
@@ -94,28 +101,38 @@ export class AskService {
     }
   }
 
+  /** How long a run holds its conversation at most: every stage's model calls timing out, the chairman's stand-in too. */
+  get #leaseMs(): number {
+    return this.#deps.llm.timeoutMs * 4 + 60_000
+  }
+
   async #finish(
     userId: string,
     conversationId: string,
     question: string,
-    isFirst: boolean,
+    questionPosition: number,
     onEvent: (event: AskEvent) => void,
     log: FastifyBaseLogger
   ): Promise<CouncilAnswer> {
     const { conversations, messages, client, llm } = this.#deps
     const signal = this.#stop.signal
-    const title = isFirst ? generateTitle(question, client, llm.titleModel, signal) : null
+    const title = questionPosition === 0 ? generateTitle(question, client, llm.titleModel, signal) : null
     const storeTitle = async () => {
       if (!title) return
       const { title: text, error } = await title
       if (error) logModelErrors(log, [error])
-      await conversations.rename(userId, conversationId, text)
-      onEvent({ type: 'title_complete', data: { title: text } })
+      // A rename made while the council ran wins over the generated title.
+      if (await conversations.setGeneratedTitle(userId, conversationId, text)) onEvent({ type: 'title_complete', data: { title: text } })
     }
 
     let answer: CouncilAnswer
     try {
-      answer = await runCouncil(question, { client, councilModels: llm.councilModels, chairmanModel: llm.chairmanModel, onEvent, signal })
+      // Which question this answers, in the stored answer itself (and so in stage3_complete's metadata).
+      const emit = (event: AskEvent) => {
+        if (event.type === 'stage3_complete') event.metadata.question_position = questionPosition
+        onEvent(event)
+      }
+      answer = await runCouncil(question, { client, councilModels: llm.councilModels, chairmanModel: llm.chairmanModel, onEvent: emit, signal })
     } catch (error) {
       if (!(error instanceof CouncilFailedError) || signal.aborted) throw error
       logModelErrors(log, error.errors)
@@ -123,9 +140,10 @@ export class AskService {
       throw new HttpError(502, `The council could not answer: ${error.message}`, { body: { errors: error.errors } })
     }
     logModelErrors(log, answer.metadata.errors)
-    const stored = await messages.appendAssistant(userId, conversationId, answer)
-    if (stored === null) log.warn({ conversationId }, 'conversation deleted while the council ran; answer not stored')
-    else await storeTitle()
+    answer.metadata.question_position = questionPosition
+    const stored = await messages.appendAnswer(userId, conversationId, answer)
+    if (stored === null) throw notFound('the conversation was deleted while the council answered; the answer was not stored')
+    await storeTitle()
     onEvent({ type: 'complete' })
     return answer
   }

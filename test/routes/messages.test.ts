@@ -79,7 +79,7 @@ await eachBackend(t, async (t, backend) => {
       ]
     })
     t.same(s3!.data, { model: 'm/chair', response: 'Synthesis by m/chair' })
-    t.same(s3!.metadata, { ...(s2!.metadata as object), errors: [] }, 'stage3_complete carries the final stored metadata')
+    t.same(s3!.metadata, { ...(s2!.metadata as object), errors: [], question_position: 0 }, 'stage3_complete carries the final stored metadata')
     t.same(title, { type: 'title_complete', data: { title: 'Choosing A Database' } })
     for (const chunk of stream.chunks) t.match(chunk, /^data: \{.*\}\n\n$/s, 'each piece that arrives is whole events')
 
@@ -156,6 +156,88 @@ await eachBackend(t, async (t, backend) => {
       200,
       'exactly 32,000 characters is fine'
     )
+  })
+
+  /** Holds every council call (not the title's) until `release`; `arrived` resolves at the first. */
+  const holdCouncil = () => {
+    let release!: () => void
+    let arrive!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const arrived = new Promise<void>((resolve) => (arrive = resolve))
+    fake.setHandler(async (request) => {
+      if (request.model !== 'm/title') {
+        arrive()
+        await released
+      }
+      return wellBehaved(request)
+    })
+    return { arrived, release }
+  }
+  const usedToday = async (headers: Record<string, string>) => (await app.inject({ url: '/api/usage', headers })).json().daily_used as number
+
+  t.test('a conversation deleted while its council runs: 404 (or an error event), the unit given back', async (t) => {
+    const user = { 'x-forwarded-user': `deleter-${backend}` }
+    for (const transport of ['json', 'stream'] as const) {
+      const id = await newConversation(user)
+      const hold = holdCouncil()
+      const asked =
+        transport === 'json'
+          ? app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: user, payload: { content: 'Gone?' } })
+          : readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Gone?' }, { headers: user })
+      await hold.arrived
+      t.equal((await app.inject({ method: 'DELETE', url: `/api/conversations/${id}`, headers: user })).statusCode, 204)
+      hold.release()
+      const message = 'the conversation was deleted while the council answered; the answer was not stored'
+      if (transport === 'json') {
+        const res = await (asked as ReturnType<typeof app.inject>)
+        t.match(res.json(), { statusCode: 404, message, requestId: String })
+      } else {
+        const stream = await (asked as ReturnType<typeof readStream>)
+        t.same(stream.events.at(-1), { type: 'error', message }, 'the stream ends with an error event, not complete')
+      }
+      t.equal(await usedToday(user), 0, `${transport}: nothing charged`)
+    }
+  })
+
+  t.test("a rename made during the first run wins over the generated title", async (t) => {
+    const id = await newConversation()
+    const hold = holdCouncil()
+    const asked = readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Name?' }, { headers: USER })
+    await hold.arrived
+    t.equal((await app.inject({ method: 'PATCH', url: `/api/conversations/${id}/title`, headers: USER, payload: { title: 'My own name' } })).statusCode, 200)
+    hold.release()
+    const stream = await asked
+    t.equal(stream.events.at(-1)?.type, 'complete')
+    t.notOk(stream.events.some((event) => event.type === 'title_complete'), 'no title event: the title did not change')
+    t.equal((await getConversation(id)).title, 'My own name')
+  })
+
+  t.test('fifty questions at once into one conversation: one run, 409 for the rest, the answer names its question', async (t) => {
+    const user = { 'x-forwarded-user': `crowd-${backend}` }
+    const id = await newConversation(user)
+    const hold = holdCouncil()
+    const asks = Array.from({ length: 50 }, (_, i) =>
+      app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: user, payload: { content: `question ${i}` } })
+    )
+    let settled = 0
+    for (const ask of asks) void ask.then(() => settled++)
+    await hold.arrived
+    while (settled < 49) await new Promise((resolve) => setTimeout(resolve, 10))
+    t.equal(settled, 49, 'the others are answered while the run is still held, not queued behind it')
+    hold.release()
+    const results = await Promise.all(asks)
+    const statuses = results.map((res) => res.statusCode)
+    t.equal(statuses.filter((status) => status === 200).length, 1, 'one question is answered')
+    t.equal(statuses.filter((status) => status === 409).length, 49, 'the others are refused')
+    const conflict = results.find((res) => res.statusCode === 409)!.json()
+    t.match(conflict, { statusCode: 409, error: 'Conflict', message: /still answering the previous question/, requestId: String })
+    const stored = await getConversation(id, user)
+    t.same(stored.messages.map((m: { role: string }) => m.role), ['user', 'assistant'])
+    t.equal(stored.messages[1].metadata.question_position, 0, 'the answer names the question it answers')
+    t.equal(await usedToday(user), 1, 'only the answered question is charged')
+    const next = await app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: user, payload: { content: 'and now?' } })
+    t.equal(next.statusCode, 200, 'the next question, after the answer, runs')
+    t.equal(next.json().metadata.question_position, 2)
   })
 
   t.test('GET /api/council', async (t) => {
