@@ -2,6 +2,7 @@ import type { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import type { Config } from '../config.ts'
+import { deadlineSocket } from './deadline-socket.ts'
 import { lockDirectory } from './pglite-lock.ts'
 import * as schema from './schema.ts'
 import { QueryTimer } from './slow-queries.ts'
@@ -39,6 +40,9 @@ export function postgresClient(url: string, options: PoolOptions, max = options.
     prepare: options.prepare,
     connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
     idle_timeout: 60,
+    // A client-side deadline: a connection that gets no answer within the statement timeout (by when
+    // the server would have cancelled the statement) is given up, so requests answer 503, not hang.
+    ...(options.statementTimeoutMs > 0 ? { socket: deadlineSocket(options.statementTimeoutMs) } : {}),
     onnotice: () => {},
     // A transaction pooler (DB_PREPARE=false) refuses startup parameters it does not track, such as
     // statement_timeout: set that on the database or role there (README, deployment).

@@ -3,6 +3,8 @@ import { openPostgres } from '../../src/db/client.ts'
 import { migrateDatabase } from '../../src/db/migrate.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { hasPostgresBinaries, startCluster } from '../helpers/cluster.ts'
+import { TEST_DATABASE_URL, createPostgresDatabase } from '../helpers/db.ts'
+import { partitionableProxy } from '../helpers/tcp-proxy.ts'
 
 const POOL = { poolMax: 5, prepare: true, connectTimeoutMs: 1000, statementTimeoutMs: 5000, slowQueryMs: 1000 }
 
@@ -48,4 +50,35 @@ t.test('PostgreSQL goes away and comes back: 503s, no crash, recovery without a 
   for (const id of acknowledged) t.ok(stored.includes(id), `acknowledged ${id} is stored`)
   t.equal(acknowledged.length, 10)
   t.ok(logs.some((line) => line.level === 50 && line.msg === 'request failed'), 'the failures are logged')
+})
+
+t.test('a network partition (connection open, nothing answering): 503s, not a hang, and the pool recovers', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = new URL(await createPostgresDatabase(t))
+  const proxy = await partitionableProxy(t, { host: url.hostname, port: Number(url.port || 5432) })
+  const viaProxy = new URL(url)
+  viaProxy.port = String(proxy.port)
+  const pool = { ...POOL, connectTimeoutMs: 1000, statementTimeoutMs: 2000 }
+  const database = openPostgres(viaProxy.toString(), pool)
+  await migrateDatabase(database, { migrationUrl: url.toString(), pool })
+  t.teardown(() => database.close())
+  const { app } = await buildTestApp(t, database, { DB_CONNECT_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '2000' })
+  const create = () => app.inject({ method: 'POST', url: '/api/conversations' })
+  for (let i = 0; i < 3; i++) t.equal((await create()).statusCode, 200, 'connected')
+
+  proxy.partition()
+  // Without a client-side deadline these hang until TCP gives up (many minutes): the test would time out.
+  const during = await Promise.all(Array.from({ length: 8 }, () => Promise.all([create(), app.inject({ url: '/api/conversations' })])))
+  for (const res of during.flat()) {
+    t.match(res.json(), { statusCode: 503, message: 'database unavailable, try again shortly', requestId: String })
+  }
+
+  proxy.heal()
+  let status = 0
+  for (let i = 0; i < 50 && status !== 200; i++) {
+    status = (await create()).statusCode
+    if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(status, 200, 'the pool recovers without a restart')
+  const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await create()).statusCode))
+  t.same(new Set(statuses), new Set([200]), 'every connection of the pool works again')
 })
