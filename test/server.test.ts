@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { type AddressInfo, connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -37,13 +37,13 @@ async function restartKeepsData(t: Test, env: Record<string, string>) {
   t.equal(renamed.status, 200, 'renamed')
   const firstExit = await stop(first.child)
   t.equal(firstExit.code, 0, 'SIGTERM exits 0')
-  t.match(firstExit.stdout, /migrations: applied 1 \(0000_init\)/, 'first boot applies the migration')
+  t.match(firstExit.stdout, /migrations: applied 2 \(0000_init, 0001_run_lease\)/, 'first boot applies the migration')
 
   const second = await startServer(env)
   const got = await (await fetch(`${second.base}/api/conversations/${created.id}`)).json()
   t.equal(got.title, 'survives restarts')
   const secondExit = await stop(second.child)
-  t.match(secondExit.stdout, /is up to date \(latest 0000_init\)/, 'a second boot changes nothing and says so')
+  t.match(secondExit.stdout, /is up to date \(latest 0001_run_lease\)/, 'a second boot changes nothing and says so')
   return firstExit.stdout + secondExit.stdout
 }
 
@@ -82,6 +82,15 @@ t.test('a second process on the same PGlite directory is refused', async (t) => 
   const second = await runScript('src/server.ts', { ...env, PORT: '0' }).done
   t.not(second.code, 0)
   t.match(second.stderr, new RegExp(`PGLITE_DIR .*pglite is in use by pid ${first.child.pid}`))
+  // The same directory through a symlink, and through a symlinked parent: the same lock.
+  symlinkSync(join(dir, 'pglite'), join(dir, 'alias'))
+  symlinkSync(dir, `${dir}-parent-alias`)
+  t.teardown(() => rmSync(`${dir}-parent-alias`, { force: true }))
+  for (const alias of [join(dir, 'alias'), join(`${dir}-parent-alias`, 'pglite')]) {
+    const third = await runScript('src/server.ts', { PGLITE_DIR: alias, PORT: '0' }).done
+    t.not(third.code, 0, alias)
+    t.match(third.stderr, new RegExp(`^llm-council-server: PGLITE_DIR .* is in use by pid ${first.child.pid}: stop that process or set another PGLITE_DIR\n$`), 'one line')
+  }
   t.equal((await fetch(`${first.base}/readyz`)).status, 200, 'the first process is unharmed')
   await stop(first.child)
 })
@@ -143,7 +152,7 @@ t.test("startup waits for another instance's migration past Fastify's 10 s plugi
   t.equal((await fetch(`${base}/readyz`)).status, 200)
   const exit = await stop(child)
   t.equal(exit.code, 0)
-  t.match(exit.stdout, /migrations: applied 1 \(0000_init\)/, 'it migrated once the lock was free')
+  t.match(exit.stdout, /migrations: applied 2 \(0000_init, 0001_run_lease\)/, 'it migrated once the lock was free')
 })
 
 t.test('startup gives up at DB_STARTUP_TIMEOUT_MS with one line saying why', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {

@@ -3,6 +3,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import type { Config } from '../config.ts'
 import { deadlineSocket } from './deadline-socket.ts'
+import { DatabaseStartupError } from './errors.ts'
 import { lockDirectory } from './pglite-lock.ts'
 import * as schema from './schema.ts'
 import { QueryTimer } from './slow-queries.ts'
@@ -80,7 +81,9 @@ export async function openPglite(dir: string): Promise<Database> {
     await client.waitReady
   } catch (error) {
     release()
-    throw error
+    // PGlite may throw what is not an Error (its WebAssembly runtime's own objects): one line either way.
+    const reason = error instanceof Error ? error.message : JSON.stringify(error) ?? String(error)
+    throw new DatabaseStartupError(`the embedded database in ${dir} could not be opened: ${reason}`)
   }
   return {
     db: drizzlePglite({ client, schema }),

@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 
 export class DirectoryInUseError extends Error {
   override name = 'DirectoryInUseError'
@@ -20,13 +20,27 @@ function isAlive(pid: number): boolean {
 }
 
 /**
+ * The directory as the file system knows it: a symlink (or a symlinked parent) resolved, so that two
+ * spellings of one directory take one lock. The parent is created if missing.
+ */
+export function resolveDirectory(dir: string): string {
+  mkdirSync(dirname(dir), { recursive: true })
+  return existsSync(dir) ? realpathSync(dir) : join(realpathSync(dirname(dir)), basename(dir))
+}
+
+/**
  * Takes the embedded database directory for this process: a lock file `<dir>.lock` beside it (PGlite
- * wants the directory itself to itself) holding our pid, created exclusively. A lock whose pid is
- * gone is stale and taken over. Returns the release function.
+ * wants the directory itself to itself) holding our pid, created exclusively, on the directory's real
+ * path. A lock whose pid is gone is stale and taken over. Returns the release function. Every way
+ * this can fail is a DirectoryInUseError with a one-line message.
  */
 export function lockDirectory(dir: string): () => void {
-  mkdirSync(dirname(dir), { recursive: true })
-  const path = `${dir}.lock`
+  let path: string
+  try {
+    path = `${resolveDirectory(dir)}.lock`
+  } catch (error) {
+    throw new DirectoryInUseError(`PGLITE_DIR ${dir} cannot be used: ${(error as Error).message}`)
+  }
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       writeFileSync(path, `${process.pid}\n`, { flag: 'wx' })
@@ -36,7 +50,11 @@ export function lockDirectory(dir: string): () => void {
         rmSync(path, { force: true })
       }
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'EEXIST') throw new DirectoryInUseError(`PGLITE_DIR ${dir}: cannot create its lock file ${path} (${code ?? (error as Error).message})`)
+    }
+    if (!lstatSync(path).isFile()) {
+      throw new DirectoryInUseError(`PGLITE_DIR ${dir}: its lock file ${path} is not a file: remove it or set another PGLITE_DIR`)
     }
     const holder = Number.parseInt(readFileSafe(path), 10)
     const ours = holder === process.pid

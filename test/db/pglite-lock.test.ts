@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -37,4 +37,20 @@ t.test('a lock held by a live process is refused with its pid', async (t) => {
   const dir = join(root, 'd')
   writeFileSync(`${dir}.lock`, `${process.ppid}\n`)
   t.throws(() => lockDirectory(dir), { message: `PGLITE_DIR ${dir} is in use by pid ${process.ppid}: stop that process or set another PGLITE_DIR` })
+})
+
+t.test('one directory, however spelled, takes one lock; a lock path that is a directory is a clear error', async (t) => {
+  const dir = join(root, 'e')
+  mkdirSync(dir)
+  symlinkSync(dir, join(root, 'e-alias'))
+  const release = lockDirectory(join(root, 'e-alias'))
+  t.ok(existsSync(`${dir}.lock`), 'the lock sits beside the real directory')
+  t.throws(() => lockDirectory(dir), { name: 'DirectoryInUseError', message: /is in use by pid/ })
+  release()
+
+  const blocked = join(root, 'f')
+  mkdirSync(`${blocked}.lock`)
+  t.throws(() => lockDirectory(blocked), { name: 'DirectoryInUseError', message: `PGLITE_DIR ${blocked}: its lock file ${blocked}.lock is not a file: remove it or set another PGLITE_DIR` })
+  writeFileSync(join(root, 'file'), '')
+  t.throws(() => lockDirectory(join(root, 'file', 'db')), { name: 'DirectoryInUseError', message: /^PGLITE_DIR .* cannot be used: / }, 'a parent that is a file')
 })
