@@ -30,6 +30,26 @@ export function findUnstorable(value: unknown, path = ''): { path: string; reaso
   return null
 }
 
+/**
+ * The deepest nesting of arrays and objects in JSON text, read without parsing (so without
+ * recursion): brackets inside strings do not count. Malformed text is left for the parser to refuse.
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth)
+    else if (c === 0x7d || c === 0x5d) depth--
+  }
+  return deepest
+}
+
 type Validate = ValidateFunction & ((data: unknown, context?: unknown) => boolean)
 
 /**

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { LOCAL_USER_ID, USER_ID_MAX_LENGTH, isUserId } from '../domain.ts'
 import { TransferRepo } from '../repos/transfer.ts'
 import { CannotRun, EXIT, openToolDatabase, runTool } from './common.ts'
-import { type ImportSummary, runImport } from './import/importer.ts'
+import { DEFAULT_MAX_FILE_BYTES, type ImportSummary, runImport } from './import/importer.ts'
 import { progressReporter } from './progress.ts'
 
 const USAGE = `usage: npm run import-json -- [--user <id>] [--backup <dir>] [--dry-run] <path...>
@@ -13,7 +13,11 @@ into the server's database (DATABASE_URL, else the embedded PGLITE_DIR). Safe to
   --user <id>      owner of files that name no user (default: ${LOCAL_USER_ID})
   --backup <dir>   copy every source file there first
   --dry-run        read and check everything, write nothing
-  --concurrency N  files in flight at once (default 8)`
+  --concurrency N  files in flight at once (default 8)
+  --max-file-mb N  refuse files larger than N MB (default ${DEFAULT_MAX_FILE_BYTES / 1024 / 1024}), so memory stays bounded
+
+Only regular .json files are read: links inside directories, FIFOs and devices are listed as skipped.
+Exit status: 0 all imported, 1 some files not imported (each listed with its reason), 2 could not run.`
 
 function parse(argv: string[]) {
   try {
@@ -25,14 +29,17 @@ function parse(argv: string[]) {
         backup: { type: 'string' },
         'dry-run': { type: 'boolean', default: false },
         concurrency: { type: 'string', default: '8' },
+        'max-file-mb': { type: 'string', default: String(DEFAULT_MAX_FILE_BYTES / 1024 / 1024) },
         help: { type: 'boolean', short: 'h', default: false }
       }
     })
     const concurrency = Number(values.concurrency)
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1 to 64')
+    const maxFileMb = Number(values['max-file-mb'])
+    if (!Number.isFinite(maxFileMb) || maxFileMb <= 0 || maxFileMb > 4096) throw new Error('--max-file-mb must be a number of MB from 1 to 4096')
     if (values.user !== undefined && !isUserId(values.user)) throw new Error(`--user must be 1 to ${USER_ID_MAX_LENGTH} printable characters`)
     if (!values.help && positionals.length === 0) throw new Error('name at least one file or directory to import')
-    return { ...values, concurrency, paths: positionals }
+    return { ...values, concurrency, maxFileBytes: Math.round(maxFileMb * 1024 * 1024), paths: positionals }
   } catch (error) {
     throw new CannotRun(`${(error as Error).message}\n${USAGE}`)
   }
@@ -46,7 +53,8 @@ export function formatSummary(summary: ImportSummary): string {
     `messages: ${summary.messagesAdded} ${verb}added`,
     `usage: ${summary.usageCreated} users ${verb}added, ${summary.usageKept} kept (they already had a row)`
   ]
-  if (summary.nulReplaced > 0) lines.push(`NUL characters replaced with U+FFFD: ${summary.nulReplaced}`)
+  if (summary.nulReplaced > 0) lines.push(`characters PostgreSQL cannot store (NUL, half surrogate pairs) replaced with U+FFFD: ${summary.nulReplaced}`)
+  if (summary.invalidUtf8 > 0) lines.push(`invalid UTF-8 sequences read as U+FFFD: ${summary.invalidUtf8}`)
   if (summary.idMappings.length > 0) {
     lines.push(`ids that were not UUIDs, mapped (the same on every run):`)
     for (const m of summary.idMappings) lines.push(`  ${m.sourceId} -> ${m.id} (${m.path})`)
@@ -55,6 +63,11 @@ export function formatSummary(summary: ImportSummary): string {
     lines.push(`files that could not be imported (${summary.failures.length}):`)
     for (const f of summary.failures) lines.push(`  ${f.path}: ${f.reason}`)
   }
+  if (summary.skipped.length > 0) {
+    lines.push(`skipped, not regular files (${summary.skipped.length}):`)
+    for (const f of summary.skipped) lines.push(`  ${f.path}: ${f.reason}`)
+  }
+  if (summary.stopped) lines.push(`stopped: ${summary.stopped}; run the same command again to go on (it skips what is in)`)
   return `${lines.join('\n')}\n`
 }
 
@@ -74,6 +87,7 @@ await runTool('import-json', async () => {
       dryRun: options['dry-run'],
       backupDir: options.backup,
       concurrency: options.concurrency,
+      maxFileBytes: options.maxFileBytes,
       onProgress: (p) => progress.update(p)
     }).catch((error: unknown) => {
       progress.stop()
@@ -83,7 +97,8 @@ await runTool('import-json', async () => {
     })
     progress.stop()
     process.stdout.write(formatSummary(summary))
-    return summary.failures.length > 0 ? EXIT.someFailed : EXIT.ok
+    if (summary.stopped) return EXIT.cannotRun
+    return summary.failures.length > 0 || summary.skipped.length > 0 ? EXIT.someFailed : EXIT.ok
   } finally {
     await database.close()
   }

@@ -1,29 +1,10 @@
 import type { preValidationHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { badRequest } from '../errors.ts'
+import { jsonDepth } from '../validation.ts'
 
 /** No request body of this API is nested past a few levels; deeper ones are refused before anything walks them. */
 export const MAX_BODY_DEPTH = 32
-
-/**
- * The deepest nesting of arrays and objects in JSON text, read without parsing (so without
- * recursion): brackets inside strings do not count. Malformed text is left for the parser to refuse.
- */
-export function jsonDepth(text: string): number {
-  let depth = 0
-  let deepest = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 0x5c) i++ // backslash: skip the escaped character
-      else if (c === 0x22) inString = false
-    } else if (c === 0x22) inString = true
-    else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth)
-    else if (c === 0x7d || c === 0x5d) depth--
-  }
-  return deepest
-}
 
 /** No body at all reads as an empty object, so "POST with no body" and "POST {}" are one case. */
 const emptyBodyAsObject: preValidationHookHandler = (request, _reply, done) => {

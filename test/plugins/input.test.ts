@@ -1,6 +1,6 @@
 import t from 'tap'
-import { MAX_BODY_DEPTH, jsonDepth } from '../../src/plugins/input.ts'
-import { findUnstorable } from '../../src/validation.ts'
+import { MAX_BODY_DEPTH } from '../../src/plugins/input.ts'
+import { findUnstorable, jsonDepth } from '../../src/validation.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { openTestDatabase } from '../helpers/db.ts'
 

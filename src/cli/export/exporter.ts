@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import type { ExportConversation, TransferRepo } from '../../repos/transfer.ts'
+import { userFolder } from '../folder-names.ts'
 
 export interface ExportOptions {
   dir: string
@@ -61,7 +62,7 @@ export async function runExport(repo: TransferRepo, options: ExportOptions): Pro
     if (page.length === 0) break
     await Promise.all(
       page.map(async (conversation) => {
-        const dir = options.userId === undefined ? join(conversationsDir, safeName(conversation.user_id)) : conversationsDir
+        const dir = options.userId === undefined ? join(conversationsDir, userFolder(conversation.user_id)) : conversationsDir
         await ensureDir(dir)
         await fs.writeFile(join(dir, `${conversation.id}.json`), `${JSON.stringify(toFile(conversation), null, 2)}\n`)
         summary.messages += conversation.messages.length
@@ -80,16 +81,10 @@ export async function runExport(repo: TransferRepo, options: ExportOptions): Pro
     if (rows.length === 0) break
     await ensureDir(usageDir)
     for (const row of rows) {
-      await fs.writeFile(join(usageDir, `${safeName(row.user_id)}.json`), `${JSON.stringify(row, null, 2)}\n`)
+      await fs.writeFile(join(usageDir, `${userFolder(row.user_id)}.json`), `${JSON.stringify(row, null, 2)}\n`)
     }
     summary.usage += rows.length
     afterUser = rows.at(-1)!.user_id
   }
   return summary
-}
-
-/** A user id as a file name: path separators and other unsafe characters percent-encoded. */
-export function safeName(userId: string): string {
-  const name = userId.replace(/[/\\:*?"<>|%]/g, (char) => `%${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
-  return name === '.' || name === '..' ? encodeURIComponent(name).replace(/\./g, '%2e') : name
 }

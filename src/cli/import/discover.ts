@@ -1,39 +1,82 @@
-import { type Dirent, promises as fs } from 'node:fs'
+import { type Stats, promises as fs } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
+import { folderUser } from '../folder-names.ts'
 
 export interface SourceFile {
   path: string
   /** The user a per-user layout names for this file (folder or usage file name), if any. */
   owner: string | null
+  /** Its size in bytes, as found. */
+  size: number
+}
+
+/** A path that was named or found but is not read, and why. */
+export interface Skipped {
+  path: string
+  reason: string
 }
 
 /**
  * Whose a file is, by llm-council's layouts: `conversations/<user>/<id>.json`,
- * `usage/<user>.json` and `usage/<user>/usage.json`. Flat conversation files name nobody.
+ * `usage/<user>.json` and `usage/<user>/usage.json`. Flat conversation files name nobody. Folder
+ * names that `export-json` percent-encoded are decoded back to the user id.
  */
 export function ownerFromPath(path: string): string | null {
   const parent = basename(dirname(path))
   const grandparent = basename(dirname(dirname(path)))
-  if (parent === 'usage') return basename(path, '.json')
-  if (grandparent === 'usage' || grandparent === 'conversations') return parent
+  if (parent === 'usage') return folderUser(basename(path, '.json'))
+  if (grandparent === 'usage' || grandparent === 'conversations') return folderUser(parent)
   return null
 }
 
-/** Every `.json` file under the given files and directories, sorted, without reading any of them. */
-export async function discover(paths: string[]): Promise<SourceFile[]> {
-  const files: string[] = []
-  const walk = async (path: string): Promise<void> => {
-    const entries: Dirent[] = await fs.readdir(path, { withFileTypes: true })
-    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      const full = join(path, entry.name)
-      if (entry.isDirectory()) await walk(full)
-      else if (entry.isFile() && entry.name.endsWith('.json')) files.push(full)
+function kind(stat: Stats): string {
+  if (stat.isSymbolicLink()) return 'a symbolic link (not followed inside a directory)'
+  if (stat.isFIFO()) return 'a FIFO'
+  if (stat.isSocket()) return 'a socket'
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device'
+  return 'not a regular file'
+}
+
+/**
+ * Every regular `.json` file under the given files and directories, sorted, without reading any of
+ * them. Only regular files are read: a FIFO would block, a link could loop or lead out of the data;
+ * each such path is reported as skipped. A symbolic link given as an argument is followed (the user
+ * named it), once.
+ */
+export async function discover(paths: string[]): Promise<{ files: SourceFile[]; skipped: Skipped[] }> {
+  const files = new Map<string, SourceFile>()
+  const skipped: Skipped[] = []
+  const add = (path: string, stat: Stats) => files.set(path, { path, owner: ownerFromPath(path), size: stat.size })
+  const walk = async (dir: string): Promise<void> => {
+    let names: string[]
+    try {
+      names = (await fs.readdir(dir)).sort((a, b) => a.localeCompare(b))
+    } catch (error) {
+      skipped.push({ path: dir, reason: `cannot be listed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
+      return
+    }
+    for (const name of names) {
+      const full = join(dir, name)
+      const stat = await fs.lstat(full)
+      if (stat.isDirectory()) await walk(full)
+      else if (!name.endsWith('.json')) continue
+      else if (stat.isFile()) add(full, stat)
+      else skipped.push({ path: full, reason: kind(stat) })
     }
   }
   for (const path of paths) {
-    const stat = await fs.stat(path)
+    let stat: Stats
+    try {
+      stat = await fs.stat(path)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') throw error
+      skipped.push({ path, reason: code === 'ELOOP' ? 'a symbolic link that loops' : `cannot be read (${code ?? (error as Error).message})` })
+      continue
+    }
     if (stat.isDirectory()) await walk(path)
-    else files.push(path)
+    else if (stat.isFile()) add(path, stat)
+    else skipped.push({ path, reason: kind(stat) })
   }
-  return [...new Set(files)].map((path) => ({ path, owner: ownerFromPath(path) }))
+  return { files: [...files.values()], skipped }
 }

@@ -1,9 +1,10 @@
 import { promises as fs } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
-import { isDatabaseUnavailable } from '../../db/errors.ts'
+import { DrizzleQueryError } from 'drizzle-orm/errors'
+import { errorCode, isDatabaseUnavailable } from '../../db/errors.ts'
 import type { ImportConversation, TransferRepo } from '../../repos/transfer.ts'
 import { type SourceFile, discover } from './discover.ts'
-import { BadFile, parseFile } from './parse.ts'
+import { BadFile, decodeFile, parseFile } from './parse.ts'
 
 // Conversations per statement: large enough to save round trips, small enough to keep memory flat.
 const BATCH = 25
@@ -16,6 +17,8 @@ export interface ImportOptions {
   backupDir?: string
   /** Files in flight at once; memory stays flat whatever the size of the data dir. */
   concurrency?: number
+  /** Larger files are refused (each with its own line), so memory stays bounded. */
+  maxFileBytes?: number
   onProgress?: (progress: ImportProgress) => void
 }
 
@@ -34,11 +37,27 @@ export interface ImportSummary {
   messagesAdded: number
   usageCreated: number
   usageKept: number
+  /** NUL characters and lone surrogates, which PostgreSQL cannot store, replaced with U+FFFD. */
   nulReplaced: number
+  /** Invalid UTF-8 sequences in files, read as U+FFFD. */
+  invalidUtf8: number
   idMappings: { path: string; sourceId: string; id: string }[]
   failures: { path: string; reason: string }[]
+  /** Paths named or found that are not regular files, and so not read. */
+  skipped: { path: string; reason: string }[]
+  /** Why the run stopped before the last file, if it did. */
+  stopped?: string
   dryRun: boolean
 }
+
+/**
+ * The default of `--max-file-mb`. llm-council's largest conversations are a few MB; a file takes about
+ * ten times its size in memory while it is read, checked and written, so this keeps an import of any
+ * data dir within about 400 MB of heap.
+ */
+export const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
+// File bytes in flight at once, shared by the workers: large files take their turn one after another.
+const READ_BUDGET_BYTES = 32 * 1024 * 1024
 
 /** Copies every source into `backupDir`, keeping each argument's own name and layout. */
 async function backup(paths: string[], backupDir: string): Promise<void> {
@@ -61,7 +80,8 @@ async function backup(paths: string[], backupDir: string): Promise<void> {
  */
 export async function runImport(repo: TransferRepo, options: ImportOptions): Promise<ImportSummary> {
   if (options.backupDir) await backup(options.paths, options.backupDir)
-  const files = await discover(options.paths)
+  const base = process.cwd()
+  const { files, skipped } = await discover(options.paths)
   const summary: ImportSummary = {
     files: files.length,
     conversationsCreated: 0,
@@ -71,12 +91,15 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     usageCreated: 0,
     usageKept: 0,
     nulReplaced: 0,
+    invalidUtf8: 0,
     idMappings: [],
     failures: [],
+    skipped: skipped.map((item) => ({ path: relative(base, item.path), reason: item.reason })),
     dryRun: Boolean(options.dryRun)
   }
   const progress: ImportProgress = { filesDone: 0, filesTotal: files.length, conversations: 0, messages: 0 }
-  const base = process.cwd()
+  const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
+  const budget = new ByteBudget(Math.max(READ_BUDGET_BYTES, maxFileBytes))
 
   const created = (c: ImportConversation, added: number) => {
     summary.conversationsCreated++
@@ -101,8 +124,7 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
   const fail = (file: SourceFile, error: unknown) => {
     // A database that went away stops the run; anything else is this file's problem alone.
     if (isDatabaseUnavailable(error)) throw error
-    const reason = error instanceof BadFile || isFileError(error) ? error.message : `the database refused it: ${(error as Error).message}`
-    summary.failures.push({ path: relative(base, file.path), reason })
+    summary.failures.push({ path: relative(base, file.path), reason: failureReason(error) })
   }
 
   const done = () => {
@@ -155,7 +177,14 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
   const importFile = async (file: SourceFile) => {
     let record
     try {
-      record = parseFile(await fs.readFile(file.path, 'utf8'), file.owner ?? options.defaultUser)
+      if (file.size > maxFileBytes) {
+        throw new BadFile(`${megabytes(file.size)} MB, over the ${megabytes(maxFileBytes)} MB a file may be (--max-file-mb)`)
+      }
+      record = await budget.use(file.size, async () => {
+        const { text, invalidUtf8 } = decodeFile(await fs.readFile(file.path))
+        summary.invalidUtf8 += invalidUtf8
+        return parseFile(text, file.owner ?? options.defaultUser)
+      })
     } catch (error) {
       fail(file, error)
       done()
@@ -183,17 +212,65 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     done()
   }
 
-  // A fixed number of workers pulling from the list: files in memory at once never exceed it.
+  // A fixed number of workers pulling from the list: files in memory at once never exceed it. A
+  // database that goes away stops them all; the summary still says what was done.
   let next = 0
   const worker = async () => {
-    while (next < files.length) await importFile(files[next++]!)
+    while (next < files.length && summary.stopped === undefined) await importFile(files[next++]!)
   }
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker))
-  await flushInTurn()
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker))
+    await flushInTurn()
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error
+    summary.stopped = `the database became unavailable (${errorCode(error) ?? (error as Error).message}) after ${progress.filesDone} of ${files.length} files`
+  }
   return summary
 }
 
 function isFileError(error: unknown): error is Error {
   return typeof (error as NodeJS.ErrnoException)?.code === 'string' && /^E[A-Z]+$/.test((error as NodeJS.ErrnoException).code!) &&
     (error as NodeJS.ErrnoException).syscall !== undefined
+}
+
+/**
+ * Why a file was not imported, in words a person can act on: the file's own problem, the database's
+ * reason (its message and SQLSTATE, never the statement or the file's data, which drizzle puts in its
+ * message), or else what went wrong, named.
+ */
+export function failureReason(error: unknown): string {
+  if (error instanceof BadFile || isFileError(error)) return error.message
+  const code = errorCode(error)
+  if (error instanceof DrizzleQueryError || (code !== undefined && /^[0-9A-Z]{5}$/.test(code))) {
+    const driver = error instanceof DrizzleQueryError ? error.cause : error
+    const message = driver instanceof Error ? driver.message : 'no reason given'
+    return `the database refused it: ${message}${code ? ` (SQLSTATE ${code})` : ''}`
+  }
+  const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) }
+  return `could not be imported (${name}: ${message.slice(0, 200)})`
+}
+
+const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1).replace(/\.0$/, '')
+
+/** Bytes that may be held at once; `use` waits until its share is free. A share over the whole budget waits for all of it. */
+class ByteBudget {
+  #free: number
+  #total: number
+  #waiting: (() => void)[] = []
+
+  constructor(total: number) {
+    this.#free = this.#total = total
+  }
+
+  async use<T>(bytes: number, work: () => Promise<T>): Promise<T> {
+    const share = Math.min(bytes, this.#total)
+    while (this.#free < share) await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    this.#free -= share
+    try {
+      return await work()
+    } finally {
+      this.#free += share
+      for (const wake of this.#waiting.splice(0)) wake()
+    }
+  }
 }

@@ -3,6 +3,10 @@ import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from
 import { storable } from '../../db/json.ts'
 import { DEFAULT_TIER, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH, UUID, isUserId } from '../../domain.ts'
 import type { ImportConversation, ImportMessage, ImportUsage } from '../../repos/transfer.ts'
+import { jsonDepth } from '../../validation.ts'
+
+/** llm-council's files nest five levels at most (a ranking inside a stage inside a message); some room for forks' additions. */
+export const MAX_FILE_DEPTH = 64
 
 const NAIVE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/
 
@@ -23,13 +27,24 @@ export function derivedUuid(userId: string, sourceId: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?/
+
+/** Whether the calendar date and clock time written at the start of `text` exist (Date.parse rolls 2026-02-30 over to 2 March). */
+function isRealDateTime(text: string): boolean {
+  const match = DATE_TIME.exec(text)
+  if (!match) return true // another format Date.parse understands; it checks its own fields
+  const [year, month, day, hour = 0, minute = 0, second = 0] = match.slice(1).map((part) => (part === undefined ? undefined : Number(part))) as number[]
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate()
+  return month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59
+}
+
 /** llm-council wrote naive timestamps meaning UTC; ones with an offset keep it. ISO-8601 UTC out. */
 export function parseTimestamp(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null
   if (typeof value !== 'string') throw new BadFile(`${field} is not a timestamp string`)
   const text = NAIVE.test(value.trim()) ? `${value.trim().replace(' ', 'T')}Z` : value.trim()
   const time = Date.parse(text)
-  if (Number.isNaN(time)) throw new BadFile(`${field} "${value.slice(0, 40)}" is not a timestamp`)
+  if (Number.isNaN(time) || !isRealDateTime(text)) throw new BadFile(`${field} "${value.slice(0, 40)}" is not a real date and time`)
   // Keep microseconds that Date would drop.
   const micros = /\.(\d{4,6})/.exec(text)?.[1]
   const iso = new Date(time).toISOString()
@@ -88,12 +103,33 @@ function dateOnly(value: unknown, field: string): string | null {
   return iso ? iso.slice(0, 10) : null
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+const lenientUtf8 = new TextDecoder('utf-8')
+const REPLACEMENT_BYTES = Buffer.from('\uFFFD')
+
+/** A file's text (a byte-order mark dropped), and how many invalid UTF-8 sequences became U+FFFD in it. */
+export function decodeFile(bytes: Buffer): { text: string; invalidUtf8: number } {
+  try {
+    return { text: strictUtf8.decode(bytes), invalidUtf8: 0 }
+  } catch {
+    const text = lenientUtf8.decode(bytes)
+    // Every U+FFFD in the text, less those the file itself held.
+    let inFile = 0
+    for (let at = bytes.indexOf(REPLACEMENT_BYTES); at !== -1; at = bytes.indexOf(REPLACEMENT_BYTES, at + REPLACEMENT_BYTES.length)) inFile++
+    let inText = 0
+    for (let at = text.indexOf('\uFFFD'); at !== -1; at = text.indexOf('\uFFFD', at + 1)) inText++
+    return { text, invalidUtf8: inText - inFile }
+  }
+}
+
 /**
  * One llm-council file, checked and normalised. A conversation needs an id and a messages list;
  * a usage file has the counters of either shape llm-council wrote. `owner` is whose it is when the
  * file does not say (its folder's user, `--user`, or the local user).
  */
 export function parseFile(text: string, owner: string): ImportConversation | ImportUsage {
+  // Before parsing: nothing recursive (the NUL walk, the database's JSONB) may meet a file nested without end.
+  if (jsonDepth(text) > MAX_FILE_DEPTH) throw new BadFile(`nested more than ${MAX_FILE_DEPTH} levels deep: not an llm-council file`)
   let raw: unknown
   try {
     raw = JSON.parse(text)
