@@ -3,7 +3,7 @@ import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from
 import { storable } from '../../db/json.ts'
 import { DEFAULT_TIER, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH, UUID, isUserId } from '../../domain.ts'
 import type { ImportConversation, ImportMessage, ImportUsage } from '../../repos/transfer.ts'
-import { jsonDepth } from '../../validation.ts'
+import { jsonDepth, unstorable } from '../../validation.ts'
 
 /** llm-council's files nest five levels at most (a ranking inside a stage inside a message); some room for forks' additions. */
 export const MAX_FILE_DEPTH = 64
@@ -88,7 +88,7 @@ function message(raw: unknown, index: number): ImportMessage {
 
 function userIdFrom(value: unknown, fallback: string): string {
   if (value === undefined || value === null || value === '') return fallback
-  if (!isUserId(value)) throw new BadFile(`user_id must be a string of at most ${USER_ID_MAX_LENGTH} printable characters`)
+  if (!isUserId(value)) throw new BadFile(`user_id must be a string of 1 to ${USER_ID_MAX_LENGTH} printable characters of valid Unicode`)
   return value
 }
 
@@ -137,9 +137,12 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
     throw new BadFile(`invalid JSON: ${(error as Error).message}`)
   }
   if (!isObject(raw)) throw new BadFile('not a JSON object')
+  // Ids are checked as written: folding half a surrogate pair into U+FFFD would make two ids one.
+  const userId = userIdFrom(raw.user_id, owner)
+  const idProblem = typeof raw.id === 'string' ? unstorable(raw.id) : null
+  if (idProblem) throw new BadFile(`"id" ${idProblem}`)
   const counter = { count: 0 }
   const data = storable(raw, counter)
-  const userId = userIdFrom(data.user_id, owner)
 
   if (!('messages' in data) && ('daily_used' in data || 'daily_count' in data || 'total_queries' in data)) {
     if (data.tier !== undefined && (typeof data.tier !== 'string' || !/^[a-z0-9_-]{1,64}$/i.test(data.tier))) {
@@ -162,7 +165,8 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
   if (data.title !== undefined && data.title !== null && typeof data.title !== 'string') throw new BadFile('title is not a string')
   if (data.starred !== undefined && data.starred !== null && typeof data.starred !== 'boolean') throw new BadFile('starred is not true or false')
   const isUuid = UUID.test(data.id)
-  const title = typeof data.title === 'string' ? data.title.trim().slice(0, TITLE_MAX_LENGTH) || null : null
+  // Cut on code points, as PostgreSQL counts varchar's length: never half of a surrogate pair.
+  const title = typeof data.title === 'string' ? [...data.title.trim()].slice(0, TITLE_MAX_LENGTH).join('') || null : null
   return {
     kind: 'conversation',
     id: isUuid ? data.id.toLowerCase() : derivedUuid(userId, data.id),
