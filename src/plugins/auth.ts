@@ -25,7 +25,7 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 function headerCount(request: FastifyRequest, name: string): number {
   const raw = request.raw.rawHeaders
   let count = 0
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) count++
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) count++
   return count
 }
 

@@ -57,11 +57,11 @@ t.test('a network partition (connection open, nothing answering): 503s, not a ha
   const proxy = await partitionableProxy(t, { host: url.hostname, port: Number(url.port || 5432) })
   const viaProxy = new URL(url)
   viaProxy.port = String(proxy.port)
-  const pool = { ...POOL, connectTimeoutMs: 1000, statementTimeoutMs: 2000 }
+  const pool = { ...POOL, connectTimeoutMs: 2000, statementTimeoutMs: 4000 }
   const database = openPostgres(viaProxy.toString(), pool)
   await migrateDatabase(database, { migrationUrl: url.toString(), pool })
   t.teardown(() => database.close())
-  const { app } = await buildTestApp(t, database, { DB_CONNECT_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '2000' })
+  const { app } = await buildTestApp(t, database, { DB_CONNECT_TIMEOUT_MS: '2000', DB_STATEMENT_TIMEOUT_MS: '4000' })
   const create = () => app.inject({ method: 'POST', url: '/api/conversations' })
   for (let i = 0; i < 3; i++) t.equal((await create()).statusCode, 200, 'connected')
 
