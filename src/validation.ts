@@ -37,17 +37,26 @@ export function findUnstorable(value: unknown, path = ''): { path: string; reaso
 export function jsonDepth(text: string): number {
   let depth = 0
   let deepest = 0
-  let inString = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 0x5c) i++ // backslash: skip the escaped character
-      else if (c === 0x22) inString = false
-    } else if (c === 0x22) inString = true
-    else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth)
-    else if (c === 0x7d || c === 0x5d) depth--
+    if (c === 0x22) {
+      // A string: jump to its closing quote (most of a file is strings; indexOf is far faster than a loop).
+      let end = text.indexOf('"', i + 1)
+      while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1)
+      if (end === -1) break
+      i = end
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > deepest) deepest = depth
+    } else if (c === 0x7d || c === 0x5d) depth--
   }
   return deepest
+}
+
+/** Whether the quote at `at` is escaped: an odd number of backslashes before it. */
+function isEscaped(text: string, at: number): boolean {
+  let backslashes = 0
+  while (text.charCodeAt(at - 1 - backslashes) === 0x5c) backslashes++
+  return backslashes % 2 === 1
 }
 
 type Validate = ValidateFunction & ((data: unknown, context?: unknown) => boolean)

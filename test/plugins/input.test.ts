@@ -18,6 +18,8 @@ t.test('jsonDepth reads nesting without parsing; brackets in strings do not coun
   t.equal(jsonDepth('{"a":[1,{"b":[]}]}'), 4)
   t.equal(jsonDepth('{"a":"[[[[\\"[[["}'), 1, 'escaped quotes do not end a string')
   t.equal(jsonDepth('"plain"'), 0)
+  t.equal(jsonDepth('{"a":"x\\\\","b":[[1]]}'), 3, 'an escaped backslash before a quote ends the string')
+  t.equal(jsonDepth('{"a":"unterminated [[['), 1, 'an unterminated string ends the scan')
   t.equal(jsonDepth('['.repeat(10_000)), 10_000)
 })
 

@@ -1,4 +1,4 @@
-import { type Stats, promises as fs } from 'node:fs'
+import { type Dirent, type Stats, promises as fs } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { folderUser } from '../folder-names.ts'
 
@@ -6,8 +6,6 @@ export interface SourceFile {
   path: string
   /** The user a per-user layout names for this file (folder or usage file name), if any. */
   owner: string | null
-  /** Its size in bytes, as found. */
-  size: number
 }
 
 /** A path that was named or found but is not read, and why. */
@@ -29,7 +27,7 @@ export function ownerFromPath(path: string): string | null {
   return null
 }
 
-function kind(stat: Stats): string {
+function kind(stat: Stats | Dirent): string {
   if (stat.isSymbolicLink()) return 'a symbolic link (not followed inside a directory)'
   if (stat.isFIFO()) return 'a FIFO'
   if (stat.isSocket()) return 'a socket'
@@ -46,22 +44,22 @@ function kind(stat: Stats): string {
 export async function discover(paths: string[]): Promise<{ files: SourceFile[]; skipped: Skipped[] }> {
   const files = new Map<string, SourceFile>()
   const skipped: Skipped[] = []
-  const add = (path: string, stat: Stats) => files.set(path, { path, owner: ownerFromPath(path), size: stat.size })
+  const add = (path: string) => files.set(path, { path, owner: ownerFromPath(path) })
   const walk = async (dir: string): Promise<void> => {
-    let names: string[]
+    let entries: Dirent[]
     try {
-      names = (await fs.readdir(dir)).sort((a, b) => a.localeCompare(b))
+      entries = (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))
     } catch (error) {
       skipped.push({ path: dir, reason: `cannot be listed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
       return
     }
-    for (const name of names) {
-      const full = join(dir, name)
-      const stat = await fs.lstat(full)
-      if (stat.isDirectory()) await walk(full)
-      else if (!name.endsWith('.json')) continue
-      else if (stat.isFile()) add(full, stat)
-      else skipped.push({ path: full, reason: kind(stat) })
+    // The entries' types come with the listing (no stat per file); a link is its own type, not followed.
+    for (const entry of entries) {
+      const full = join(dir, entry.name)
+      if (entry.isDirectory()) await walk(full)
+      else if (!entry.name.endsWith('.json')) continue
+      else if (entry.isFile()) add(full)
+      else skipped.push({ path: full, reason: kind(entry) })
     }
   }
   for (const path of paths) {
@@ -75,7 +73,7 @@ export async function discover(paths: string[]): Promise<{ files: SourceFile[]; 
       continue
     }
     if (stat.isDirectory()) await walk(path)
-    else if (stat.isFile()) add(path, stat)
+    else if (stat.isFile()) add(path)
     else skipped.push({ path, reason: kind(stat) })
   }
   return { files: [...files.values()], skipped }

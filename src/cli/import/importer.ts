@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs'
+import { constants, promises as fs } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import { DrizzleQueryError } from 'drizzle-orm/errors'
 import { errorCode, isDatabaseUnavailable } from '../../db/errors.ts'
@@ -177,11 +177,8 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
   const importFile = async (file: SourceFile) => {
     let record
     try {
-      if (file.size > maxFileBytes) {
-        throw new BadFile(`${megabytes(file.size)} MB, over the ${megabytes(maxFileBytes)} MB a file may be (--max-file-mb)`)
-      }
-      record = await budget.use(file.size, async () => {
-        const { text, invalidUtf8 } = decodeFile(await fs.readFile(file.path))
+      record = await readFile(file.path, maxFileBytes, budget, (bytes) => {
+        const { text, invalidUtf8 } = decodeFile(bytes)
         summary.invalidUtf8 += invalidUtf8
         return parseFile(text, file.owner ?? options.defaultUser)
       })
@@ -248,6 +245,33 @@ export function failureReason(error: unknown): string {
   }
   const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) }
   return `could not be imported (${name}: ${message.slice(0, 200)})`
+}
+
+/**
+ * Opens a listed file (without blocking, should it have become a FIFO since), checks on the open file
+ * that it is a regular file within `maxBytes`, and hands its bytes to `use` within the budget. The
+ * size comes from the open file, so no file is ever read past the limit.
+ */
+async function readFile<T>(path: string, maxBytes: number, budget: ByteBudget, use: (bytes: Buffer) => T): Promise<T> {
+  const handle = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    const stat = await handle.stat()
+    if (!stat.isFile()) throw new BadFile('not a regular file (it changed after it was listed)')
+    if (stat.size > maxBytes) throw new BadFile(`${megabytes(stat.size)} MB, over the ${megabytes(maxBytes)} MB a file may be (--max-file-mb)`)
+    return await budget.use(stat.size, async () => {
+      // One read of the size just checked (FileHandle.readFile would fstat again and read in chunks).
+      const bytes = Buffer.allocUnsafe(stat.size)
+      let filled = 0
+      while (filled < bytes.length) {
+        const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled)
+        if (bytesRead === 0) break
+        filled += bytesRead
+      }
+      return use(bytes.subarray(0, filled))
+    })
+  } finally {
+    await handle.close()
+  }
 }
 
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1).replace(/\.0$/, '')
