@@ -72,7 +72,7 @@ async function fortyMessages(database: Database): Promise<string> {
   const file = conversationFile(7, 20, 10_000)
   await new TransferRepo(database.db).createConversation({
     kind: 'conversation', id: file.id, sourceId: null, userId: USER, title: file.title, starred: null,
-    createdAt: new Date().toISOString(), messages: file.messages as never, nulReplaced: 0
+    createdAt: new Date().toISOString(), messages: file.messages as never, replacedCharacters: 0
   })
   return file.id
 }

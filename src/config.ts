@@ -289,7 +289,7 @@ export function parseUsageLimits(value: string): Map<string, TierLimits> {
 }
 
 /** Fastify's `trustProxy`: a hop count (`1`: the one proxy in front) trusts that many addresses from the socket's end of `X-Forwarded-For`. */
-export type TrustProxy = boolean | string | ((address: string, hop: number) => boolean)
+type TrustProxy = boolean | string | ((address: string, hop: number) => boolean)
 
 function parseTrustProxy(value: string): TrustProxy {
   if (value === 'true') return true

@@ -17,7 +17,8 @@ into the server's database (DATABASE_URL, else the embedded PGLITE_DIR). Safe to
   --max-file-mb N  refuse files larger than N MB (default ${DEFAULT_MAX_FILE_BYTES / 1024 / 1024}), so memory stays bounded
 
 Only regular .json files are read: links inside directories, FIFOs and devices are listed as skipped.
-Exit status: 0 all imported, 1 some files not imported (each listed with its reason), 2 could not run.`
+Exit status: 0 all imported; 1 some files not imported or skipped (each listed with its reason);
+2 could not run, or stopped because the database went away (run it again to go on).`
 
 function parse(argv: string[]) {
   try {
@@ -53,7 +54,7 @@ export function formatSummary(summary: ImportSummary): string {
     `messages: ${summary.messagesAdded} ${verb}added`,
     `usage: ${summary.usageCreated} users ${verb}added, ${summary.usageKept} kept (they already had a row)`
   ]
-  if (summary.nulReplaced > 0) lines.push(`characters PostgreSQL cannot store (NUL, half surrogate pairs) replaced with U+FFFD: ${summary.nulReplaced}`)
+  if (summary.replacedCharacters > 0) lines.push(`characters PostgreSQL cannot store (NUL, half surrogate pairs) replaced with U+FFFD: ${summary.replacedCharacters}`)
   if (summary.invalidUtf8 > 0) lines.push(`invalid UTF-8 sequences read as U+FFFD: ${summary.invalidUtf8}`)
   if (summary.idMappings.length > 0) {
     lines.push(`ids that were not UUIDs, mapped (the same on every run):`)

@@ -119,7 +119,7 @@ export const MAX_TITLE_CHARS = 50
 const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' })
 
 /** `text` in at most `max` characters (code points), cut between graphemes (never inside an emoji) and ending in … when cut. */
-export function shorten(text: string, max = MAX_TITLE_CHARS): string {
+function shorten(text: string, max = MAX_TITLE_CHARS): string {
   let length = 0
   for (const _ of text) if (++length > max) break
   if (length <= max) return text

@@ -11,15 +11,10 @@ export function storableText(text: string): string {
   return withoutNul.isWellFormed() ? withoutNul : withoutNul.toWellFormed()
 }
 
-/** How many characters `storableText` replaces in `text`. */
-function unstorableCount(text: string): number {
+/** How many U+FFFD characters `text` holds: what a replacement added is the count after less the count before. */
+export function replacementCount(text: string): number {
   let count = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0) count++
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++
-    else if (c >= 0xd800 && c <= 0xdfff) count++
-  }
+  for (let at = text.indexOf(REPLACEMENT); at !== -1; at = text.indexOf(REPLACEMENT, at + 1)) count++
   return count
 }
 
@@ -27,8 +22,9 @@ function unstorableCount(text: string): number {
 export function storable<T>(value: T, counter?: { count: number }): T {
   if (typeof value === 'string') {
     if (!value.includes(NUL) && value.isWellFormed()) return value
-    if (counter) counter.count += unstorableCount(value)
-    return storableText(value) as T
+    const stored = storableText(value)
+    if (counter) counter.count += replacementCount(stored) - replacementCount(value)
+    return stored as T
   }
   if (Array.isArray(value)) return value.map((item) => storable(item, counter)) as T
   if (value && typeof value === 'object') {

@@ -23,7 +23,7 @@ function isAlive(pid: number): boolean {
  * The directory as the file system knows it: a symlink (or a symlinked parent) resolved, so that two
  * spellings of one directory take one lock. The parent is created if missing.
  */
-export function resolveDirectory(dir: string): string {
+function resolveDirectory(dir: string): string {
   mkdirSync(dirname(dir), { recursive: true })
   return existsSync(dir) ? realpathSync(dir) : join(realpathSync(dirname(dir)), basename(dir))
 }

@@ -30,7 +30,7 @@ export default fp(
       await app.register(underPressure, {
         maxEventLoopDelay: config.maxEventLoopDelayMs,
         sampleInterval: Math.min(1000, Math.max(5, Math.floor(config.maxEventLoopDelayMs / 2))),
-        retryAfter: SHED_RETRY_AFTER_S,
+        // The handler answers in the API's error shape; under-pressure's own retryAfter is for its default one.
         pressureHandler: () => {
           throw new HttpError(503, 'server under pressure, try again shortly', { headers: { 'retry-after': String(SHED_RETRY_AFTER_S) } })
         }

@@ -5,6 +5,8 @@ import { conversations, messages } from '../db/schema.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import type { Db } from '../db/types.ts'
 
+const byIdAndOwner = (userId: string, conversationId: string) => and(eq(conversations.id, conversationId), eq(conversations.userId, userId))
+
 type NewMessage = { role: 'user'; content: string } | ({ role: 'assistant' } & AssistantStages)
 
 /** Appends messages to a user's conversation. */
@@ -24,17 +26,16 @@ export class MessagesRepo {
    * not the user's.
    */
   startRun(userId: string, conversationId: string, content: string, leaseMs: number): Promise<number | 'busy' | null> {
+    // One conditional UPDATE takes the run: a concurrent one waits on the row lock, then finds the run
+    // taken. Only a refusal needs a second look, to tell "busy" from "not yours".
+    const free = sql`(${conversations.runStartedAt} is null or ${conversations.runStartedAt} < now() - ${leaseMs} * interval '1 millisecond')`
     return this.#timer.time(
       'messages.startRun',
       this.#db.transaction(async (tx) => {
-        const [conversation] = await tx
-          .select({ free: sql<boolean>`${conversations.runStartedAt} is null or ${conversations.runStartedAt} < now() - ${leaseMs} * interval '1 millisecond'` })
-          .from(conversations)
-          .where(and(eq(conversations.id, conversationId), eq(conversations.userId, userId)))
-          .for('update')
-        if (!conversation) return null
-        if (!conversation.free) return 'busy'
-        return this.#append(tx, userId, conversationId, { role: 'user', content }, sql`now()`)
+        const position = await this.#append(tx, userId, conversationId, { role: 'user', content }, sql`now()`, free)
+        if (position !== null) return position
+        const [owned] = await tx.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId))
+        return owned ? 'busy' : null
       })
     )
   }
@@ -55,17 +56,17 @@ export class MessagesRepo {
       this.#db
         .update(conversations)
         .set({ runStartedAt: null })
-        .where(and(eq(conversations.id, conversationId), eq(conversations.userId, userId)))
+        .where(byIdAndOwner(userId, conversationId))
     )
   }
 
   // The UPDATE takes the conversation's row lock until the transaction ends, so appends arriving
   // together get positions one at a time, never collide or reorder, and never land in a foreign conversation.
-  async #append(tx: Db, userId: string, conversationId: string, message: NewMessage, runStartedAt: SQL | null): Promise<number | null> {
+  async #append(tx: Db, userId: string, conversationId: string, message: NewMessage, runStartedAt: SQL | null, onlyIf?: SQL): Promise<number | null> {
     const [slot] = await tx
       .update(conversations)
       .set({ messageCount: sql`${conversations.messageCount} + 1`, updatedAt: sql`now()`, runStartedAt })
-      .where(and(eq(conversations.id, conversationId), eq(conversations.userId, userId)))
+      .where(and(byIdAndOwner(userId, conversationId), onlyIf))
       .returning({ position: sql<number>`${conversations.messageCount} - 1` })
     if (!slot) return null
     await tx.insert(messages).values({ ...storable(message), conversationId, position: slot.position })

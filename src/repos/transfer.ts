@@ -20,7 +20,7 @@ export interface ImportConversation {
   starred: boolean | null
   createdAt: string | null
   messages: ImportMessage[]
-  nulReplaced: number
+  replacedCharacters: number
 }
 
 export interface ImportUsage {

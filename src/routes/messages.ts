@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { QUESTION_MAX_LENGTH } from '../domain.ts'
-import { badRequest } from '../errors.ts'
+import { HttpError, badRequest } from '../errors.ts'
 import { requestSubject } from '../logger.ts'
 import type { AskEvent } from '../services/ask.ts'
 import { IdParams, errorResponses } from './schemas.ts'
@@ -74,11 +74,9 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // A client that goes away does not stop the run: the answer is still stored.
         await run.finish(send)
       } catch (error) {
-        // 404 (deleted meanwhile), 502 (no answer) and 503 (shutting down) say what happened; anything else is internal.
-        const status = (error as { statusCode?: number }).statusCode
-        const told = status === 404 || status === 502 || status === 503
-        if (!told) log.error({ err: error }, 'council run failed')
-        send({ type: 'error', message: told ? (error as Error).message : 'Internal Server Error' })
+        // An HttpError is meant for the client (deleted meanwhile, no answer, shutting down); anything else is internal.
+        if (!(error instanceof HttpError)) log.error({ err: error }, 'council run failed')
+        send({ type: 'error', message: error instanceof HttpError ? error.message : 'Internal Server Error' })
       } finally {
         clearInterval(keepalive)
         if (open()) res.end()

@@ -53,7 +53,7 @@ for (const backend of BACKENDS.filter((b) => b !== 'pgbouncer')) {
       'hour-25.json': 'created_at "2026-01-10 25:00:00" is not a real date and time'
     })
     t.equal(summary.conversationsCreated, 4, 'good, surrogate, after and latin1 went in')
-    t.equal(summary.nulReplaced, 2, 'the two half surrogate pairs were replaced and counted')
+    t.equal(summary.replacedCharacters, 2, 'the two half surrogate pairs were replaced and counted')
     t.equal(summary.invalidUtf8, 2, 'the two invalid UTF-8 bytes were counted')
     const rows = await queryRows<{ title: string; content: string | null }>(database.db, sql`select c.title, m.content from conversations c left join messages m on m.conversation_id = c.id and m.position = 0 where c.id in (${id(3)}, ${id(7)}) order by c.id`)
     t.same(rows, [{ title: 'half \ufffd pair', content: 'lone \ufffd' }, { title: 'caf\ufffd\ufffd', content: null }])

@@ -52,7 +52,7 @@ await eachBackend(t, async (t, backend) => {
     t.same(first.failures.map((f) => f.path).sort(), BAD)
     t.match(first.failures.find((f) => f.path.includes('no-id'))!.reason, /no "id"/)
     t.match(first.failures.find((f) => f.path.includes('3fb02620'))!.reason, /invalid JSON/)
-    t.match(first, { files: 21, conversationsCreated: 17, conversationsUpdated: 0, usageCreated: 2, nulReplaced: 1 })
+    t.match(first, { files: 21, conversationsCreated: 17, conversationsUpdated: 0, usageCreated: 2, replacedCharacters: 1 })
     t.same(first.idMappings, [{ path: 'conversations/legacy-1.json', sourceId: 'legacy-1', id: derivedUuid('me', 'legacy-1') }])
 
     const db = database.db
@@ -186,7 +186,7 @@ t.test('duplicates in a batch find their twin; a half surrogate pair (which JSON
     writeFileSync(join(dir, 'conversations', 'copy-of-first.json'), JSON.stringify(original))
     const summary = await runImport(new TransferRepo(database.db), { paths: [dir], defaultUser: 'me' })
     t.same(summary.failures, [], backend)
-    t.equal(summary.nulReplaced, 1)
+    t.equal(summary.replacedCharacters, 1)
     t.equal(summary.conversationsCreated, 31, 'every conversation went in')
     t.equal(summary.conversationsUnchanged, 1, 'the duplicate found its twin')
     const [stored] = await queryRows<{ stage1: { response: string }[] }>(database.db, sql`select stage1 from messages where conversation_id = ${halfPair.id}`)

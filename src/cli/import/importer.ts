@@ -1,7 +1,7 @@
 import { constants, promises as fs } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import { DrizzleQueryError } from 'drizzle-orm/errors'
-import { errorCode, isDatabaseUnavailable } from '../../db/errors.ts'
+import { errorCode, isDatabaseUnavailable, safeError } from '../../db/errors.ts'
 import type { ImportConversation, TransferRepo } from '../../repos/transfer.ts'
 import { type SourceFile, discover } from './discover.ts'
 import { BadFile, decodeFile, parseFile } from './parse.ts'
@@ -38,7 +38,7 @@ export interface ImportSummary {
   usageCreated: number
   usageKept: number
   /** NUL characters and lone surrogates, which PostgreSQL cannot store, replaced with U+FFFD. */
-  nulReplaced: number
+  replacedCharacters: number
   /** Invalid UTF-8 sequences in files, read as U+FFFD. */
   invalidUtf8: number
   idMappings: { path: string; sourceId: string; id: string }[]
@@ -90,7 +90,7 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     messagesAdded: 0,
     usageCreated: 0,
     usageKept: 0,
-    nulReplaced: 0,
+    replacedCharacters: 0,
     invalidUtf8: 0,
     idMappings: [],
     failures: [],
@@ -189,7 +189,7 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     }
     if (record.kind === 'conversation') {
       progress.conversations++
-      summary.nulReplaced += record.nulReplaced
+      summary.replacedCharacters += record.replacedCharacters
       if (record.sourceId) summary.idMappings.push({ path: relative(base, file.path), sourceId: record.sourceId, id: record.id })
       if (!options.dryRun) {
         pending.push({ file, c: record })
@@ -237,11 +237,10 @@ function isFileError(error: unknown): error is Error {
  */
 export function failureReason(error: unknown): string {
   if (error instanceof BadFile || isFileError(error)) return error.message
-  const code = errorCode(error)
+  // safeError gives the driver's own message (the deepest cause), which carries no parameter.
+  const { code, message: reason } = safeError(error)
   if (error instanceof DrizzleQueryError || (code !== undefined && /^[0-9A-Z]{5}$/.test(code))) {
-    const driver = error instanceof DrizzleQueryError ? error.cause : error
-    const message = driver instanceof Error ? driver.message : 'no reason given'
-    return `the database refused it: ${message}${code ? ` (SQLSTATE ${code})` : ''}`
+    return `the database refused it: ${reason}${code ? ` (SQLSTATE ${code})` : ''}`
   }
   const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) }
   return `could not be imported (${name}: ${message.slice(0, 200)})`

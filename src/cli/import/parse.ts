@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../../council/types.ts'
-import { storable } from '../../db/json.ts'
+import { replacementCount, storable } from '../../db/json.ts'
 import { DEFAULT_TIER, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH, UUID, isUserId } from '../../domain.ts'
 import type { ImportConversation, ImportMessage, ImportUsage } from '../../repos/transfer.ts'
 import { jsonDepth, unstorable } from '../../validation.ts'
@@ -116,9 +116,7 @@ export function decodeFile(bytes: Buffer): { text: string; invalidUtf8: number }
     // Every U+FFFD in the text, less those the file itself held.
     let inFile = 0
     for (let at = bytes.indexOf(REPLACEMENT_BYTES); at !== -1; at = bytes.indexOf(REPLACEMENT_BYTES, at + REPLACEMENT_BYTES.length)) inFile++
-    let inText = 0
-    for (let at = text.indexOf('\uFFFD'); at !== -1; at = text.indexOf('\uFFFD', at + 1)) inText++
-    return { text, invalidUtf8: inText - inFile }
+    return { text, invalidUtf8: replacementCount(text) - inFile }
   }
 }
 
@@ -176,6 +174,6 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
     starred: typeof data.starred === 'boolean' ? data.starred : null,
     createdAt: parseTimestamp(data.created_at, 'created_at'),
     messages: data.messages.map(message),
-    nulReplaced: counter.count
+    replacedCharacters: counter.count
   }
 }
