@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+
 // The rules every layer shares (the schema, the routes, auth, import): each is defined here once.
 
 /** The user of AUTH_MODE=none, and the owner of imported files that name no user. */
@@ -18,6 +20,30 @@ export function isUserId(value: unknown): value is string {
 }
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+// A fixed namespace: the same file always maps to the same UUID, so re-runs stay idempotent.
+const NAMESPACE = 'llm-council-server/import/v1'
+
+/** A UUID (version 5 layout, SHA-1) derived from the owner and a non-UUID id an imported conversation had. */
+export function derivedUuid(userId: string, sourceId: string): string {
+  const hash = createHash('sha1').update(`${NAMESPACE}\u0000${userId}\u0000${sourceId}`).digest()
+  hash[6] = (hash[6]! & 0x0f) | 0x50
+  hash[8] = (hash[8]! & 0x3f) | 0x80
+  const hex = hash.subarray(0, 16).toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/**
+ * A conversation id as a route receives it: a UUID, or the id an imported conversation had before
+ * (not a UUID), which maps to the UUID it was stored under for this owner.
+ */
+export function conversationKey(userId: string, id: string): string {
+  return UUID.test(id) ? id.toLowerCase() : derivedUuid(userId, id)
+}
+
+/** An id a route accepts: a UUID or an imported conversation's former id (up to this many code points, no control characters). */
+export const CONVERSATION_ID_MAX_LENGTH = 200
+export const CONVERSATION_ID_PATTERN = '^[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]+$'
 
 export const TITLE_MAX_LENGTH = 500
 export const DEFAULT_TITLE = 'New Conversation'

@@ -264,6 +264,8 @@ async function showConversation(id) {
     return
   }
   state.current = conversation
+  // Opened by the id it had before it was imported: the address becomes its own.
+  if (conversation.id !== id) history.replaceState({}, '', `/c/${conversation.id}`)
   renderList()
   $('#main').replaceChildren(
     h('header', { className: 'main-header' }, menuButton(), h('h2', { id: 'conversation-title' }, conversation.title)),
@@ -319,12 +321,21 @@ async function ask(content) {
 
 // ---- routing --------------------------------------------------------------------------------
 
+function safeDecode(text) {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
 async function route() {
   document.body.classList.remove('sidebar-open')
   const path = location.pathname
   const match = /^\/c\/([^/]+)\/?$/.exec(path)
   if (path === '/') return showHome()
-  if (match && UUID.test(match[1])) return showConversation(match[1].toLowerCase())
+  // A UUID, or the id a conversation had before it was imported (the server maps it).
+  if (match) return showConversation(UUID.test(match[1]) ? match[1].toLowerCase() : safeDecode(match[1]))
   return showNotFound(match ? undefined : 'There is nothing at this address.')
 }
 

@@ -36,6 +36,11 @@ export async function openToolDatabase(log = pino({ level: 'warn' }, pino.destin
   }
 }
 
+/** Where the user ran the command: `npm run` starts scripts in the project directory and keeps the user's in INIT_CWD. */
+export function userDirectory(): string {
+  return process.env.INIT_CWD ?? process.cwd()
+}
+
 /** Runs a tool's main: CannotRun prints one line and exits 2; anything unexpected too, with its stack. */
 export async function runTool(name: string, main: () => Promise<number>): Promise<void> {
   try {

@@ -1,6 +1,7 @@
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { TransferRepo } from '../repos/transfer.ts'
-import { CannotRun, EXIT, openToolDatabase, runTool } from './common.ts'
+import { CannotRun, EXIT, openToolDatabase, runTool, userDirectory } from './common.ts'
 import { runExport } from './export/exporter.ts'
 
 const USAGE = `usage: npm run export-json -- [--user <id>] <dir>
@@ -30,7 +31,7 @@ await runTool('export-json', async () => {
   try {
     const started = Date.now()
     const summary = await runExport(new TransferRepo(database.db), {
-      dir: positionals[0]!,
+      dir: resolve(userDirectory(), positionals[0]!),
       userId: values.user,
       onProgress: (done) => {
         if (!process.stderr.isTTY) return

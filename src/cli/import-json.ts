@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { LOCAL_USER_ID, USER_ID_MAX_LENGTH, isUserId } from '../domain.ts'
 import { TransferRepo } from '../repos/transfer.ts'
-import { CannotRun, EXIT, openToolDatabase, runTool } from './common.ts'
+import { CannotRun, EXIT, openToolDatabase, runTool, userDirectory } from './common.ts'
 import { DEFAULT_MAX_FILE_BYTES, type ImportSummary, runImport } from './import/importer.ts'
 import { progressReporter } from './progress.ts'
 
@@ -56,8 +56,9 @@ export function formatSummary(summary: ImportSummary): string {
   ]
   if (summary.replacedCharacters > 0) lines.push(`characters PostgreSQL cannot store (NUL, half surrogate pairs) replaced with U+FFFD: ${summary.replacedCharacters}`)
   if (summary.invalidUtf8 > 0) lines.push(`invalid UTF-8 sequences read as U+FFFD: ${summary.invalidUtf8}`)
+  for (const [field, files] of Object.entries(summary.notKept).sort(([a], [b]) => a.localeCompare(b))) lines.push(`not kept: ${field} in ${files} ${files === 1 ? 'file' : 'files'}`)
   if (summary.idMappings.length > 0) {
-    lines.push(`ids that were not UUIDs, mapped (the same on every run):`)
+    lines.push(`ids that were not UUIDs, mapped (the same on every run; the app and the API open them by the old id too):`)
     for (const m of summary.idMappings) lines.push(`  ${m.sourceId} -> ${m.id} (${m.path})`)
   }
   if (summary.failures.length > 0) {
@@ -84,6 +85,7 @@ await runTool('import-json', async () => {
     const progress = progressReporter()
     const summary = await runImport(new TransferRepo(database.db), {
       paths: options.paths,
+      baseDir: userDirectory(),
       defaultUser: options.user ?? LOCAL_USER_ID,
       dryRun: options['dry-run'],
       backupDir: options.backup,

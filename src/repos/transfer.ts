@@ -7,7 +7,11 @@ import type { Db } from '../db/types.ts'
 import { DEFAULT_TITLE } from '../domain.ts'
 import type { UsageFigures } from './usage.ts'
 
-export type ImportMessage = { role: 'user'; content: string } | ({ role: 'assistant' } & AssistantStages)
+/** A message read from a file; `createdAt` is its own time when the file gave one. */
+export type ImportMessage = ({ role: 'user'; content: string } | ({ role: 'assistant' } & AssistantStages)) & { createdAt?: string | null }
+
+/** Fields a source held that have no place here: field name -> how many times this source held it. */
+export type NotKept = Record<string, number>
 
 /** A conversation read from an llm-council file, checked and normalised. */
 export interface ImportConversation {
@@ -19,8 +23,11 @@ export interface ImportConversation {
   title: string | null
   starred: boolean | null
   createdAt: string | null
+  /** The last activity the source recorded, if it did. */
+  updatedAt?: string | null
   messages: ImportMessage[]
   replacedCharacters: number
+  notKept?: NotKept
 }
 
 export interface ImportUsage {
@@ -32,6 +39,7 @@ export interface ImportUsage {
   totalQueries: number
   lastResetDaily: string | null
   lastResetMonthly: string | null
+  notKept?: NotKept
 }
 
 export interface StoredConversationState {
@@ -62,9 +70,21 @@ const MESSAGES_PER_INSERT = 1000
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
-/** The rows of `c`'s messages from position `from` on, timed as the conversation was created. */
-function messageRows(c: ImportConversation, from: number, createdAt: SQL | string) {
-  return c.messages.slice(from).map((message, i) => ({ ...message, conversationId: c.id, position: from + i, createdAt }))
+/** The rows of `c`'s messages from position `from` on, each at its own time, else when the conversation was created. */
+function messageRows(c: ImportConversation, from: number, conversationCreatedAt: SQL | string) {
+  return c.messages.slice(from).map(({ createdAt, ...message }, i) => ({
+    ...message,
+    conversationId: c.id,
+    position: from + i,
+    createdAt: createdAt ?? conversationCreatedAt
+  }))
+}
+
+/** When a conversation was last active: the time the source recorded, else its latest message's, else its creation. */
+function activityTime(c: ImportConversation, createdAt: SQL | string): SQL | string {
+  if (c.updatedAt) return c.updatedAt
+  const times = c.messages.flatMap((m) => (m.createdAt ? [m.createdAt] : []))
+  return times.length > 0 ? times.reduce((latest, time) => (Date.parse(time) > Date.parse(latest) ? time : latest)) : createdAt
 }
 
 async function insertMessages(tx: Tx, rows: PgInsertValue<typeof messages>[]): Promise<void> {
@@ -95,7 +115,15 @@ export class TransferRepo {
         .values(
           batch.map((c) => {
             const createdAt = c.createdAt ?? sql`now()`
-            return { id: c.id, userId: c.userId, title: c.title ?? DEFAULT_TITLE, starred: c.starred ?? false, messageCount: c.messages.length, createdAt, updatedAt: createdAt }
+            return {
+              id: c.id,
+              userId: c.userId,
+              title: c.title ?? DEFAULT_TITLE,
+              starred: c.starred ?? false,
+              messageCount: c.messages.length,
+              createdAt,
+              updatedAt: activityTime(c, createdAt)
+            }
           })
         )
         .onConflictDoNothing()

@@ -1,5 +1,5 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import { TITLE_MAX_LENGTH } from '../domain.ts'
+import { TITLE_MAX_LENGTH, conversationKey } from '../domain.ts'
 import { badRequest, notFound } from '../errors.ts'
 import { decodeCursor } from '../repos/cursor.ts'
 import { Conversation, ConversationMeta, IdParams, errorResponses } from './schemas.ts'
@@ -67,7 +67,7 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       // JSON text built by the database: a string with a JSON content type skips serialisation (the
       // schema above still documents the shape).
-      const body = await conversations.getJson(request.userId, request.params.id)
+      const body = await conversations.getJson(request.userId, conversationKey(request.userId, request.params.id))
       if (body === null) throw conversationNotFound()
       return reply.type('application/json; charset=utf-8').send(body as never)
     }
@@ -86,7 +86,7 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const title = request.body.title.trim()
       if (title === '') throw badRequest('body/title must not be empty')
-      const meta = await conversations.rename(request.userId, request.params.id, title)
+      const meta = await conversations.rename(request.userId, conversationKey(request.userId, request.params.id), title)
       if (!meta) throw conversationNotFound()
       return meta
     }
@@ -102,7 +102,7 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const meta = await conversations.toggleStar(request.userId, request.params.id)
+      const meta = await conversations.toggleStar(request.userId, conversationKey(request.userId, request.params.id))
       if (!meta) throw conversationNotFound()
       return meta
     }
@@ -118,7 +118,7 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      if (!(await conversations.delete(request.userId, request.params.id))) throw conversationNotFound()
+      if (!(await conversations.delete(request.userId, conversationKey(request.userId, request.params.id)))) throw conversationNotFound()
       return reply.code(204).send(null)
     }
   )

@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { QUESTION_MAX_LENGTH } from '../domain.ts'
+import { QUESTION_MAX_LENGTH, conversationKey } from '../domain.ts'
 import { HttpError, badRequest } from '../errors.ts'
 import { requestSubject } from '../logger.ts'
 import type { AskEvent } from '../services/ask.ts'
@@ -36,7 +36,7 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/conversations/:id/message',
     { schema: schema('Ask the council; answers when all three stages are done', { 200: CouncilAnswer }) },
     async (request) => {
-      const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), runLog(request))
+      const run = await app.ask.start(request.userId, conversationKey(request.userId, request.params.id), question(request.body.content), runLog(request))
       const { stage1, stage2, stage3, metadata } = await run.finish()
       return { stage1, stage2, stage3, metadata }
     }
@@ -52,7 +52,7 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       // Everything that can be refused (404, 429) is settled before the stream starts.
       const log = runLog(request)
-      const run = await app.ask.start(request.userId, request.params.id, question(request.body.content), log)
+      const run = await app.ask.start(request.userId, conversationKey(request.userId, request.params.id), question(request.body.content), log)
       reply.hijack()
       const res = reply.raw
       // Hijacked: the headers hooks already set (security, CORS, request id) go out with the stream's.

@@ -1,4 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox'
+import { CONVERSATION_ID_MAX_LENGTH, CONVERSATION_ID_PATTERN } from '../domain.ts'
 
 export const ErrorBody = Type.Object(
   {
@@ -11,7 +12,11 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody', additionalProperties: true }
 )
 
-export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false })
+/** A conversation's id, or the id it had before it was imported (such as `legacy-1`): see conversationKey. */
+export const IdParams = Type.Object(
+  { id: Type.String({ maxLength: CONVERSATION_ID_MAX_LENGTH, pattern: CONVERSATION_ID_PATTERN, description: "the conversation's UUID, or the id an imported conversation had" }) },
+  { additionalProperties: false }
+)
 
 export const ConversationMeta = Type.Object({
   id: Type.String({ format: 'uuid' }),

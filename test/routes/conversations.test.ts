@@ -202,7 +202,8 @@ await eachBackend(t, async (t, backend) => {
     const user = { 'x-forwarded-user': `bad-${backend}` }
     const { id } = await create(user)
     const cases: { name: string; method: 'GET' | 'PATCH' | 'POST'; url: string; payload?: unknown; status: number; message?: RegExp; headers?: Record<string, string> }[] = [
-      { name: 'malformed uuid', method: 'GET', url: '/api/conversations/123', status: 400, message: /params\/id must match format "uuid"/ },
+      { name: 'id too long to be a UUID or a former id', method: 'GET', url: `/api/conversations/${'x'.repeat(201)}`, status: 400, message: /params\/id must NOT have more than 200 characters/ },
+      { name: 'control character in the id', method: 'GET', url: '/api/conversations/a%01b', status: 400, message: /params\/id must match pattern/ },
       { name: 'unknown field', method: 'PATCH', url: `/api/conversations/${id}/title`, payload: { title: 'x', extra: 1 }, status: 400, message: /additional properties/ },
       { name: 'unknown field on create', method: 'POST', url: '/api/conversations', payload: { title: 'x' }, status: 400 },
       { name: 'empty title', method: 'PATCH', url: `/api/conversations/${id}/title`, payload: { title: '   ' }, status: 400, message: /title must not be empty/ },

@@ -1,9 +1,12 @@
 import { type Dirent, type Stats, promises as fs } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { folderUser } from '../folder-names.ts'
 
 export interface SourceFile {
+  /** Where it is read from (absolute). */
   path: string
+  /** The path as the user wrote it, for messages: their argument, joined with what was found under it. */
+  shown: string
   /** The user a per-user layout names for this file (folder or usage file name), if any. */
   owner: string | null
 }
@@ -39,42 +42,45 @@ function kind(stat: Stats | Dirent): string {
  * Every regular `.json` file under the given files and directories, sorted, without reading any of
  * them. Only regular files are read: a FIFO would block, a link could loop or lead out of the data;
  * each such path is reported as skipped. A symbolic link given as an argument is followed (the user
- * named it), once.
+ * named it), once. Relative paths are from `baseDir`: where the user ran the command, which `npm run`
+ * does not keep as the working directory.
  */
-export async function discover(paths: string[]): Promise<{ files: SourceFile[]; skipped: Skipped[] }> {
+export async function discover(paths: string[], baseDir = process.cwd()): Promise<{ files: SourceFile[]; skipped: Skipped[] }> {
   const files = new Map<string, SourceFile>()
   const skipped: Skipped[] = []
-  const add = (path: string) => files.set(path, { path, owner: ownerFromPath(path) })
-  const walk = async (dir: string): Promise<void> => {
+  const add = (path: string, shown: string) => files.set(path, { path, shown, owner: ownerFromPath(path) })
+  const walk = async (dir: string, shownDir: string): Promise<void> => {
     let entries: Dirent[]
     try {
       entries = (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))
     } catch (error) {
-      skipped.push({ path: dir, reason: `cannot be listed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
+      skipped.push({ path: shownDir, reason: `cannot be listed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
       return
     }
     // The entries' types come with the listing (no stat per file); a link is its own type, not followed.
     for (const entry of entries) {
       const full = join(dir, entry.name)
-      if (entry.isDirectory()) await walk(full)
+      const shown = join(shownDir, entry.name)
+      if (entry.isDirectory()) await walk(full, shown)
       else if (!entry.name.endsWith('.json')) continue
-      else if (entry.isFile()) add(full)
-      else skipped.push({ path: full, reason: kind(entry) })
+      else if (entry.isFile()) add(full, shown)
+      else skipped.push({ path: shown, reason: kind(entry) })
     }
   }
-  for (const path of paths) {
+  for (const written of paths) {
+    const path = resolve(baseDir, written)
     let stat: Stats
     try {
       stat = await fs.stat(path)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') throw error
-      skipped.push({ path, reason: code === 'ELOOP' ? 'a symbolic link that loops' : `cannot be read (${code ?? (error as Error).message})` })
+      if (code === 'ENOENT') throw Object.assign(error as Error, { path: written })
+      skipped.push({ path: written, reason: code === 'ELOOP' ? 'a symbolic link that loops' : `cannot be read (${code ?? (error as Error).message})` })
       continue
     }
-    if (stat.isDirectory()) await walk(path)
-    else if (stat.isFile()) add(path)
-    else skipped.push({ path, reason: kind(stat) })
+    if (stat.isDirectory()) await walk(path, written)
+    else if (stat.isFile()) add(path, written)
+    else skipped.push({ path: written, reason: kind(stat) })
   }
   return { files: [...files.values()], skipped }
 }

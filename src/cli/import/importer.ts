@@ -1,8 +1,8 @@
 import { constants, promises as fs } from 'node:fs'
-import { basename, join, relative, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { DrizzleQueryError } from 'drizzle-orm/errors'
 import { errorCode, isDatabaseUnavailable, safeError } from '../../db/errors.ts'
-import type { ImportConversation, TransferRepo } from '../../repos/transfer.ts'
+import type { ImportConversation, NotKept, TransferRepo } from '../../repos/transfer.ts'
 import { type SourceFile, discover } from './discover.ts'
 import { BadFile, decodeFile, parseFile } from './parse.ts'
 
@@ -11,6 +11,8 @@ const BATCH = 25
 
 export interface ImportOptions {
   paths: string[]
+  /** What relative paths (and `backupDir`) are relative to: where the user ran the command. Default: the working directory. */
+  baseDir?: string
   /** Owner of files that name no user. */
   defaultUser: string
   dryRun?: boolean
@@ -42,6 +44,8 @@ export interface ImportSummary {
   /** Invalid UTF-8 sequences in files, read as U+FFFD. */
   invalidUtf8: number
   idMappings: { path: string; sourceId: string; id: string }[]
+  /** Fields with no place here (so not imported): field name -> in how many files. */
+  notKept: NotKept
   failures: { path: string; reason: string }[]
   /** Paths named or found that are not regular files, and so not read. */
   skipped: { path: string; reason: string }[]
@@ -60,17 +64,24 @@ export const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
 const READ_BUDGET_BYTES = 32 * 1024 * 1024
 
 /** Copies every source into `backupDir`, keeping each argument's own name and layout. */
-async function backup(paths: string[], backupDir: string): Promise<void> {
-  const target = resolve(backupDir)
+async function backup(paths: string[], backupDir: string, baseDir: string): Promise<void> {
+  const target = resolve(baseDir, backupDir)
   for (const path of paths) {
-    if (resolve(path) === target || target.startsWith(`${resolve(path)}/`)) {
+    const source = resolve(baseDir, path)
+    if (source === target || target.startsWith(`${source}/`)) {
       throw new Error(`--backup ${backupDir} is inside ${path}: choose a directory outside the data`)
     }
   }
-  await fs.mkdir(backupDir, { recursive: true })
+  await fs.mkdir(target, { recursive: true })
   for (const path of paths) {
-    await fs.cp(path, join(backupDir, basename(resolve(path))), { recursive: true, force: true, preserveTimestamps: true })
+    const source = resolve(baseDir, path)
+    await fs.cp(source, join(target, basename(source)), { recursive: true, force: true, preserveTimestamps: true })
   }
+}
+
+/** Adds one source's fields with no place here to the run's count of sources that held each. */
+export function countNotKept(total: NotKept, source: NotKept | undefined): void {
+  for (const field of Object.keys(source ?? {})) total[field] = (total[field] ?? 0) + 1
 }
 
 /**
@@ -79,9 +90,9 @@ async function backup(paths: string[], backupDir: string): Promise<void> {
  * only those. Source files are only ever read.
  */
 export async function runImport(repo: TransferRepo, options: ImportOptions): Promise<ImportSummary> {
-  if (options.backupDir) await backup(options.paths, options.backupDir)
-  const base = process.cwd()
-  const { files, skipped } = await discover(options.paths)
+  const baseDir = options.baseDir ?? process.cwd()
+  if (options.backupDir) await backup(options.paths, options.backupDir, baseDir)
+  const { files, skipped } = await discover(options.paths, baseDir)
   const summary: ImportSummary = {
     files: files.length,
     conversationsCreated: 0,
@@ -93,8 +104,9 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
     replacedCharacters: 0,
     invalidUtf8: 0,
     idMappings: [],
+    notKept: {},
     failures: [],
-    skipped: skipped.map((item) => ({ path: relative(base, item.path), reason: item.reason })),
+    skipped,
     dryRun: Boolean(options.dryRun)
   }
   const progress: ImportProgress = { filesDone: 0, filesTotal: files.length, conversations: 0, messages: 0 }
@@ -124,7 +136,7 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
   const fail = (file: SourceFile, error: unknown) => {
     // A database that went away stops the run; anything else is this file's problem alone.
     if (isDatabaseUnavailable(error)) throw error
-    summary.failures.push({ path: relative(base, file.path), reason: failureReason(error) })
+    summary.failures.push({ path: file.shown, reason: failureReason(error) })
   }
 
   const done = () => {
@@ -187,10 +199,11 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
       done()
       return
     }
+    countNotKept(summary.notKept, record.notKept)
     if (record.kind === 'conversation') {
       progress.conversations++
       summary.replacedCharacters += record.replacedCharacters
-      if (record.sourceId) summary.idMappings.push({ path: relative(base, file.path), sourceId: record.sourceId, id: record.id })
+      if (record.sourceId) summary.idMappings.push({ path: file.shown, sourceId: record.sourceId, id: record.id })
       if (!options.dryRun) {
         pending.push({ file, c: record })
         if (pending.length >= BATCH) await flushInTurn()

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto'
 import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../../council/types.ts'
 import { replacementCount, storable } from '../../db/json.ts'
-import { DEFAULT_TIER, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH, UUID, isUserId } from '../../domain.ts'
-import type { ImportConversation, ImportMessage, ImportUsage } from '../../repos/transfer.ts'
+import { DEFAULT_TIER, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH, UUID, derivedUuid, isUserId } from '../../domain.ts'
+import type { ImportConversation, ImportMessage, ImportUsage, NotKept } from '../../repos/transfer.ts'
 import { jsonDepth, unstorable } from '../../validation.ts'
 
 /** llm-council's files nest five levels at most (a ranking inside a stage inside a message); some room for forks' additions. */
@@ -13,18 +12,6 @@ const NAIVE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/
 /** A file that cannot be imported, with the reason a person can act on. */
 export class BadFile extends Error {
   override name = 'BadFile'
-}
-
-// A fixed namespace: the same file always maps to the same UUID, so re-runs stay idempotent.
-const NAMESPACE = 'llm-council-server/import/v1'
-
-/** A UUID (version 5 layout, SHA-1) derived from the owner and a non-UUID id. */
-export function derivedUuid(userId: string, sourceId: string): string {
-  const hash = createHash('sha1').update(`${NAMESPACE}\u0000${userId}\u0000${sourceId}`).digest()
-  hash[6] = (hash[6]! & 0x0f) | 0x50
-  hash[8] = (hash[8]! & 0x3f) | 0x80
-  const hex = hash.subarray(0, 16).toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?/
@@ -67,21 +54,61 @@ function objectOrNull(value: unknown, field: string): Record<string, unknown> | 
   return value
 }
 
-function message(raw: unknown, index: number): ImportMessage {
+const CONVERSATION_FIELDS = new Set(['id', 'user_id', 'title', 'starred', 'created_at', 'updated_at', 'messages'])
+const MESSAGE_TIME_FIELDS = ['created_at', 'timestamp'] as const
+const USER_MESSAGE_FIELDS = new Set(['role', 'content', ...MESSAGE_TIME_FIELDS])
+const ASSISTANT_MESSAGE_FIELDS = new Set(['role', 'stage1', 'stage2', 'stage3', 'metadata', ...MESSAGE_TIME_FIELDS])
+// Usage limits are known and left out on purpose: a user's limits come from their tier.
+const USAGE_FIELDS = new Set([
+  'user_id', 'tier', 'daily_used', 'daily_count', 'monthly_used', 'monthly_count', 'total_queries',
+  'last_reset_daily', 'last_daily_reset', 'last_reset_monthly', 'last_monthly_reset', 'daily_limit', 'monthly_limit'
+])
+
+function noteUnknown(raw: Record<string, unknown>, known: Set<string>, prefix: string, notKept: NotKept): void {
+  for (const key of Object.keys(raw)) {
+    if (!known.has(key) && raw[key] !== null && raw[key] !== undefined) notKept[prefix + key] = (notKept[prefix + key] ?? 0) + 1
+  }
+}
+
+/** A message's own time (`created_at`, or `timestamp` as some forks wrote it), if it has one. */
+function messageTime(raw: Record<string, unknown>, at: string): string | null {
+  for (const field of MESSAGE_TIME_FIELDS) {
+    const time = parseTimestamp(raw[field], `${at}.${field}`)
+    if (time) return time
+  }
+  return null
+}
+
+/**
+ * An assistant message written the way older versions and forks did, `{role, content}` with no
+ * stages: its text is the answer, so it is kept as the final stage (by `model` when the message names one).
+ */
+function plainAnswer(raw: Record<string, unknown>, at: string, notKept: NotKept): Stage3Result {
+  if (typeof raw.content !== 'string') throw new BadFile(`${at}.content is not a string`)
+  const model = typeof raw.model === 'string' && raw.model.trim() !== '' ? raw.model : 'unknown'
+  noteUnknown(raw, new Set([...ASSISTANT_MESSAGE_FIELDS, 'content', 'model']), 'messages[].', notKept)
+  return { model, response: raw.content }
+}
+
+function message(raw: unknown, index: number, notKept: NotKept): ImportMessage {
   const at = `messages[${index}]`
   if (!isObject(raw)) throw new BadFile(`${at} is not an object`)
+  const createdAt = messageTime(raw, at)
   if (raw.role === 'user') {
     if (typeof raw.content !== 'string') throw new BadFile(`${at}.content is not a string`)
-    return { role: 'user', content: raw.content }
+    noteUnknown(raw, USER_MESSAGE_FIELDS, 'messages[].', notKept)
+    return { role: 'user', content: raw.content, createdAt }
   }
   if (raw.role === 'assistant') {
-    return {
-      role: 'assistant',
-      stage1: arrayOfObjects(raw.stage1, `${at}.stage1`) as Stage1Result[] | null,
-      stage2: arrayOfObjects(raw.stage2, `${at}.stage2`) as Stage2Result[] | null,
-      stage3: objectOrNull(raw.stage3, `${at}.stage3`) as Stage3Result | null,
-      metadata: objectOrNull(raw.metadata, `${at}.metadata`) as AssistantMetadata | null
+    const stage3 = objectOrNull(raw.stage3, `${at}.stage3`) as Stage3Result | null
+    const stage1 = arrayOfObjects(raw.stage1, `${at}.stage1`) as Stage1Result[] | null
+    const stage2 = arrayOfObjects(raw.stage2, `${at}.stage2`) as Stage2Result[] | null
+    const metadata = objectOrNull(raw.metadata, `${at}.metadata`) as AssistantMetadata | null
+    if (stage3 === null && raw.content !== undefined && raw.content !== null) {
+      return { role: 'assistant', stage1, stage2, stage3: plainAnswer(raw, at, notKept), metadata, createdAt }
     }
+    noteUnknown(raw, ASSISTANT_MESSAGE_FIELDS, 'messages[].', notKept)
+    return { role: 'assistant', stage1, stage2, stage3, metadata, createdAt }
   }
   throw new BadFile(`${at}.role must be "user" or "assistant"`)
 }
@@ -142,10 +169,12 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
   const counter = { count: 0 }
   const data = storable(raw, counter)
 
+  const notKept: NotKept = {}
   if (!('messages' in data) && ('daily_used' in data || 'daily_count' in data || 'total_queries' in data)) {
     if (data.tier !== undefined && (typeof data.tier !== 'string' || !/^[a-z0-9_-]{1,64}$/i.test(data.tier))) {
       throw new BadFile('tier must be a tier name')
     }
+    noteUnknown(data, USAGE_FIELDS, '', notKept)
     return {
       kind: 'usage',
       userId,
@@ -154,7 +183,8 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
       monthlyUsed: count(data.monthly_used ?? data.monthly_count, 'monthly_used'),
       totalQueries: count(data.total_queries, 'total_queries'),
       lastResetDaily: dateOnly(data.last_reset_daily ?? data.last_daily_reset, 'last_reset_daily'),
-      lastResetMonthly: dateOnly(data.last_reset_monthly ?? data.last_monthly_reset, 'last_reset_monthly')
+      lastResetMonthly: dateOnly(data.last_reset_monthly ?? data.last_monthly_reset, 'last_reset_monthly'),
+      notKept
     }
   }
 
@@ -165,6 +195,8 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
   const isUuid = UUID.test(data.id)
   // Cut on code points, as PostgreSQL counts varchar's length: never half of a surrogate pair.
   const title = typeof data.title === 'string' ? [...data.title.trim()].slice(0, TITLE_MAX_LENGTH).join('') || null : null
+  noteUnknown(data, CONVERSATION_FIELDS, '', notKept)
+  const messages = data.messages.map((raw, index) => message(raw, index, notKept))
   return {
     kind: 'conversation',
     id: isUuid ? data.id.toLowerCase() : derivedUuid(userId, data.id),
@@ -173,7 +205,9 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
     title,
     starred: typeof data.starred === 'boolean' ? data.starred : null,
     createdAt: parseTimestamp(data.created_at, 'created_at'),
-    messages: data.messages.map(message),
-    replacedCharacters: counter.count
+    updatedAt: parseTimestamp(data.updated_at, 'updated_at'),
+    messages,
+    replacedCharacters: counter.count,
+    notKept
   }
 }
