@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { count } from 'drizzle-orm'
-import { pgSchema, serial, text } from 'drizzle-orm/pg-core'
+import { and, count, eq, getTableName, inArray, isTable, sql } from 'drizzle-orm'
+import { pgSchema, serial, text, varchar } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from 'postgres'
 import { type Database, type PoolOptions, postgresClient } from './client.ts'
 import { DatabaseStartupError, errorCode } from './errors.ts'
+import * as schema from './schema.ts'
 import type { Db } from './types.ts'
 
 export const MIGRATIONS_FOLDER = join(import.meta.dirname, '../../drizzle')
@@ -50,9 +51,38 @@ async function appliedCount(db: Db): Promise<number> {
   }
 }
 
-async function runTracked(db: Db, migrate: () => Promise<void>): Promise<MigrationReport> {
+const tables = pgSchema('information_schema').table('tables', {
+  tableSchema: varchar('table_schema'),
+  tableName: varchar('table_name')
+})
+
+/** The tables this server's migrations create. */
+export const OUR_TABLES = Object.values(schema).filter(isTable).map((table) => getTableName(table))
+
+/**
+ * Before a first migration: a database that already holds tables named like ours was set up by
+ * something else (most likely the system this server replaces). Migrating it would fail half-way on
+ * a duplicate table; say what was found and how to bring its data in instead.
+ */
+async function refuseForeignTables(db: Db, description: string): Promise<void> {
+  const found = await db
+    .select({ name: tables.tableName })
+    .from(tables)
+    .where(and(eq(tables.tableSchema, sql`current_schema()`), inArray(tables.tableName, OUR_TABLES)))
+    .orderBy(tables.tableName)
+    .then((rows) => rows.filter((row) => row.name !== null).map((row) => row.name))
+  if (found.length === 0) return
+  throw new DatabaseStartupError(
+    `${description} already holds tables named like this server's (${found.join(', ')}) that its migrations did not create ` +
+      "(another system's, such as the one this server replaces): point DATABASE_URL at a new, empty database, " +
+      'then bring this data in with npm run import-db -- --from <this database URL>'
+  )
+}
+
+async function runTracked(db: Db, description: string, migrate: () => Promise<void>): Promise<MigrationReport> {
   const tags = journalTags()
   const before = await appliedCount(db)
+  if (before === 0) await refuseForeignTables(db, description)
   await migrate()
   const after = await appliedCount(db)
   return { applied: tags.slice(before, after), latest: tags[after - 1] ?? '(none)' }
@@ -67,7 +97,7 @@ export async function migrateDatabase(database: Database, options: MigrateOption
   if (database.backend === 'pglite') {
     // Loaded only here, as in openPglite: a server on PostgreSQL never holds PGlite's code.
     const { migrate: migratePglite } = await import('drizzle-orm/pglite/migrator')
-    return runTracked(database.db, () =>
+    return runTracked(database.db, database.description, () =>
       migratePglite(database.db as Parameters<typeof migratePglite>[0], { migrationsFolder: MIGRATIONS_FOLDER })
     )
   }
@@ -78,7 +108,7 @@ export async function migrateDatabase(database: Database, options: MigrateOption
   try {
     await takeMigrationLock(client, options)
     try {
-      return await runTracked(db as unknown as Db, () => migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER }))
+      return await runTracked(db as unknown as Db, database.description, () => migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER }))
     } finally {
       await client`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`
     }

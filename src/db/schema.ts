@@ -10,6 +10,7 @@ import {
   pgTable,
   text,
   timestamp,
+  unique,
   uniqueIndex,
   uuid,
   varchar
@@ -87,5 +88,39 @@ export const usage = pgTable(
       'usage_counters_check',
       sql`${t.dailyUsed} >= 0 and ${t.monthlyUsed} >= 0 and ${t.totalQueries} >= 0`
     )
+  ]
+)
+
+/** Who a user is, as far as a system they came from recorded it (import-db); accounts build on it. */
+export const userProfiles = pgTable('user_profiles', {
+  userId: varchar('user_id', { length: USER_ID_MAX_LENGTH }).primaryKey(),
+  email: varchar('email', { length: 320 }),
+  displayName: varchar('display_name', { length: 200 }),
+  avatarUrl: text('avatar_url'),
+  createdAt: createdAt(),
+  updatedAt: updatedAt()
+})
+
+/**
+ * A user's subscription with a payment provider, by the provider's own ids: kept so that billing can
+ * be picked up again after a move (import-db brings them from the old system's usage and subscription rows).
+ */
+export const subscriptions = pgTable(
+  'subscriptions',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: varchar('user_id', { length: USER_ID_MAX_LENGTH }).notNull(),
+    provider: varchar('provider', { length: 32 }).notNull(),
+    customerId: varchar('customer_id', { length: 255 }),
+    subscriptionId: varchar('subscription_id', { length: 255 }),
+    status: varchar('status', { length: 64 }),
+    plan: varchar('plan', { length: 64 }),
+    currentPeriodEnd: timestamp('current_period_end', { withTimezone: true, mode: 'string' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    // One row per subscription a user has with a provider (a customer without one is a row too), so re-imports add nothing.
+    unique('subscriptions_user_provider_subscription_key').on(t.userId, t.provider, t.subscriptionId).nullsNotDistinct()
   ]
 )
