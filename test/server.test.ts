@@ -175,7 +175,7 @@ t.test("a database holding another system's tables: one line pointing to import-
   t.teardown(() => sql.end())
   await sql.unsafe(readFileSync(join(ROOT, 'test/fixtures/old-schema/json.sql'), 'utf8'))
   const tablesBefore = await sql`select table_schema, table_name from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema') order by 1, 2`
-  for (const env of [{}, { NODE_ENV: 'production', AUTH_MODE: 'header', OPENROUTER_API_KEY: 'k' }]) {
+  for (const env of [{}, { NODE_ENV: 'production', AUTH_MODE: 'header', OPENROUTER_API_KEY: 'k' }] as Record<string, string>[]) {
     const exit = await runScript('src/server.ts', { PORT: '0', DATABASE_URL: url, ...env }).done
     t.equal(exit.code, 1)
     t.match(exit.stderr, /^llm-council-server: PostgreSQL .* already holds tables named like this server's \(conversations, messages, usage\) that its migrations did not create .*npm run import-db -- --from <this database URL>\n$/)

@@ -1,13 +1,10 @@
 import { constants, promises as fs } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
-import { DrizzleQueryError } from 'drizzle-orm/errors'
-import { errorCode, isDatabaseUnavailable, safeError } from '../../db/errors.ts'
-import type { ImportConversation, NotKept, TransferRepo } from '../../repos/transfer.ts'
+import { errorCode, isDatabaseUnavailable } from '../../db/errors.ts'
+import type { NotKept, TransferRepo } from '../../repos/transfer.ts'
 import { type SourceFile, discover } from './discover.ts'
 import { BadFile, decodeFile, parseFile } from './parse.ts'
-
-// Conversations per statement: large enough to save round trips, small enough to keep memory flat.
-const BATCH = 25
+import { ImportWriter, type WriteSummary, emptyWriteSummary } from './writer.ts'
 
 export interface ImportOptions {
   paths: string[]
@@ -31,14 +28,8 @@ export interface ImportProgress {
   messages: number
 }
 
-export interface ImportSummary {
+export interface ImportSummary extends WriteSummary {
   files: number
-  conversationsCreated: number
-  conversationsUpdated: number
-  conversationsUnchanged: number
-  messagesAdded: number
-  usageCreated: number
-  usageKept: number
   /** NUL characters and lone surrogates, which PostgreSQL cannot store, replaced with U+FFFD. */
   replacedCharacters: number
   /** Invalid UTF-8 sequences in files, read as U+FFFD. */
@@ -46,7 +37,6 @@ export interface ImportSummary {
   idMappings: { path: string; sourceId: string; id: string }[]
   /** Fields with no place here (so not imported): field name -> in how many files. */
   notKept: NotKept
-  failures: { path: string; reason: string }[]
   /** Paths named or found that are not regular files, and so not read. */
   skipped: { path: string; reason: string }[]
   /** Why the run stopped before the last file, if it did. */
@@ -95,96 +85,23 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
   const { files, skipped } = await discover(options.paths, baseDir)
   const summary: ImportSummary = {
     files: files.length,
-    conversationsCreated: 0,
-    conversationsUpdated: 0,
-    conversationsUnchanged: 0,
-    messagesAdded: 0,
-    usageCreated: 0,
-    usageKept: 0,
+    ...emptyWriteSummary(),
     replacedCharacters: 0,
     invalidUtf8: 0,
     idMappings: [],
     notKept: {},
-    failures: [],
     skipped,
     dryRun: Boolean(options.dryRun)
   }
   const progress: ImportProgress = { filesDone: 0, filesTotal: files.length, conversations: 0, messages: 0 }
   const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
   const budget = new ByteBudget(Math.max(READ_BUDGET_BYTES, maxFileBytes))
-
-  const created = (c: ImportConversation, added: number) => {
-    summary.conversationsCreated++
-    summary.messagesAdded += added
-    progress.messages += added
-  }
-
-  // It exists: append what the file has beyond the stored messages, change nothing else.
-  const updateExisting = async (c: ImportConversation) => {
-    const state = (await repo.conversationState(c.id))!
-    if (state.userId !== c.userId) throw new BadFile(`conversation ${c.id} already belongs to another user`)
-    if (c.messages.length <= state.messageCount) {
-      summary.conversationsUnchanged++
-      return
-    }
-    const appended = options.dryRun ? c.messages.length - state.messageCount : await repo.appendMessages(c, state.messageCount)
-    summary.conversationsUpdated++
-    summary.messagesAdded += appended
-    progress.messages += appended
-  }
-
-  const fail = (file: SourceFile, error: unknown) => {
-    // A database that went away stops the run; anything else is this file's problem alone.
-    if (isDatabaseUnavailable(error)) throw error
-    summary.failures.push({ path: file.shown, reason: failureReason(error) })
-  }
-
   const done = () => {
     progress.filesDone++
+    progress.messages = summary.messagesAdded
     options.onProgress?.(progress)
   }
-
-  /** Per file: create, or else update; for a dry run and for what a batch could not create. */
-  const importOne = async (file: SourceFile, c: ImportConversation) => {
-    try {
-      const added = options.dryRun ? ((await repo.conversationState(c.id)) ? null : c.messages.length) : await repo.createConversation(c)
-      if (added !== null) created(c, added)
-      else await updateExisting(c)
-    } catch (error) {
-      fail(file, error)
-    }
-  }
-
-  // New conversations go in a batch at a time (one statement, each still all-or-nothing), which is
-  // most of the speed of a plain multi-row INSERT; the rest take the per-file path.
-  let pending: { file: SourceFile; c: ImportConversation }[] = []
-  const flush = async () => {
-    const batch = pending
-    pending = []
-    if (batch.length === 0) return
-    let ids: Set<string>
-    try {
-      ids = await repo.createConversations(batch.map((item) => item.c))
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw error
-      // One file the database refuses must not sink the others: go one by one.
-      for (const { file, c } of batch) {
-        await importOne(file, c)
-        done()
-      }
-      return
-    }
-    for (const { file, c } of batch) {
-      if (ids.has(c.id)) created(c, c.messages.length)
-      else await updateExisting(c).catch((error: unknown) => fail(file, error))
-      done()
-    }
-  }
-
-  // One batch in flight at a time, and a worker that fills a batch waits for it: when the database is
-  // slower than the disk, memory stays at one batch plus what each worker holds, not a batch per worker.
-  let flushing = Promise.resolve()
-  const flushInTurn = () => (flushing = flushing.then(flush))
+  const writer = new ImportWriter(repo, summary, { dryRun: options.dryRun, onSettled: done })
 
   const importFile = async (file: SourceFile) => {
     let record
@@ -195,7 +112,7 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
         return parseFile(text, file.owner ?? options.defaultUser)
       })
     } catch (error) {
-      fail(file, error)
+      writer.fail(file.shown, error)
       done()
       return
     }
@@ -204,22 +121,10 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
       progress.conversations++
       summary.replacedCharacters += record.replacedCharacters
       if (record.sourceId) summary.idMappings.push({ path: file.shown, sourceId: record.sourceId, id: record.id })
-      if (!options.dryRun) {
-        pending.push({ file, c: record })
-        if (pending.length >= BATCH) await flushInTurn()
-        return
-      }
-      await importOne(file, record)
+      await writer.conversation(file.shown, record)
     } else {
-      try {
-        const createdRow = options.dryRun ? !(await repo.hasUsage(record.userId)) : await repo.createUsage(record)
-        if (createdRow) summary.usageCreated++
-        else summary.usageKept++
-      } catch (error) {
-        fail(file, error)
-      }
+      await writer.usage(file.shown, record)
     }
-    done()
   }
 
   // A fixed number of workers pulling from the list: files in memory at once never exceed it. A
@@ -230,33 +135,12 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
   }
   try {
     await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker))
-    await flushInTurn()
+    await writer.finish()
   } catch (error) {
     if (!isDatabaseUnavailable(error)) throw error
     summary.stopped = `the database became unavailable (${errorCode(error) ?? (error as Error).message}) after ${progress.filesDone} of ${files.length} files`
   }
   return summary
-}
-
-function isFileError(error: unknown): error is Error {
-  return typeof (error as NodeJS.ErrnoException)?.code === 'string' && /^E[A-Z]+$/.test((error as NodeJS.ErrnoException).code!) &&
-    (error as NodeJS.ErrnoException).syscall !== undefined
-}
-
-/**
- * Why a file was not imported, in words a person can act on: the file's own problem, the database's
- * reason (its message and SQLSTATE, never the statement or the file's data, which drizzle puts in its
- * message), or else what went wrong, named.
- */
-export function failureReason(error: unknown): string {
-  if (error instanceof BadFile || isFileError(error)) return error.message
-  // safeError gives the driver's own message (the deepest cause), which carries no parameter.
-  const { code, message: reason } = safeError(error)
-  if (error instanceof DrizzleQueryError || (code !== undefined && /^[0-9A-Z]{5}$/.test(code))) {
-    return `the database refused it: ${reason}${code ? ` (SQLSTATE ${code})` : ''}`
-  }
-  const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) }
-  return `could not be imported (${name}: ${message.slice(0, 200)})`
 }
 
 /**
