@@ -16,13 +16,13 @@ function rateAndEta(progress: ImportProgress, startedAt: number) {
 }
 
 /** A bar on a terminal; otherwise a plain line every two seconds and one at the end. */
-export function progressReporter(stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+export function progressReporter(unit = 'files', stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
   const startedAt = Date.now()
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: 'import {bar} {value}/{total} files | {conversations} conversations | {messages} messages | {rate} files/s | ETA {eta_formatted}',
+        format: `import {bar} {value}/{total} ${unit} | {conversations} conversations | {messages} messages | {rate} ${unit}/s | ETA {eta_formatted}`,
         hideCursor: true,
         etaBuffer: 200
       },
@@ -46,8 +46,8 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): P
   const line = (progress: ImportProgress) => {
     const { rate, eta } = rateAndEta(progress, startedAt)
     stream.write(
-      `progress: ${progress.filesDone}/${progress.filesTotal} files, ${progress.conversations} conversations, ` +
-        `${progress.messages} messages, ${rate} files/s, ETA ${eta}s\n`
+      `progress: ${progress.filesDone}/${progress.filesTotal} ${unit}, ${progress.conversations} conversations, ` +
+        `${progress.messages} messages, ${rate} ${unit}/s, ETA ${eta}s\n`
     )
     lastLine = Date.now()
   }

@@ -1,7 +1,7 @@
 import { type SQL, and, asc, eq, gt, inArray, sql } from 'drizzle-orm'
 import type { AssistantStages } from '../council/types.ts'
 import type { PgInsertValue } from 'drizzle-orm/pg-core'
-import { conversations, messages, usage } from '../db/schema.ts'
+import { conversations, messages, subscriptions, usage, userProfiles } from '../db/schema.ts'
 import { isoTimestamp, utcToday } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
 import { DEFAULT_TITLE } from '../domain.ts'
@@ -39,7 +39,31 @@ export interface ImportUsage {
   totalQueries: number
   lastResetDaily: string | null
   lastResetMonthly: string | null
+  /** When the source's row was created and last changed, where it recorded that. */
+  createdAt?: string | null
+  updatedAt?: string | null
   notKept?: NotKept
+}
+
+/** A user's profile as an earlier system kept it. */
+export interface ImportProfile {
+  userId: string
+  email: string | null
+  displayName: string | null
+  avatarUrl: string | null
+  createdAt: string | null
+}
+
+/** A subscription with a payment provider, by the provider's ids. */
+export interface ImportSubscription {
+  userId: string
+  provider: string
+  customerId: string | null
+  subscriptionId: string | null
+  status: string | null
+  plan: string | null
+  currentPeriodEnd: string | null
+  createdAt: string | null
 }
 
 export interface StoredConversationState {
@@ -177,11 +201,45 @@ export class TransferRepo {
         monthlyUsed: u.monthlyUsed,
         totalQueries: u.totalQueries,
         lastResetDaily: u.lastResetDaily ?? utcToday,
-        lastResetMonthly: u.lastResetMonthly ?? utcToday
+        lastResetMonthly: u.lastResetMonthly ?? utcToday,
+        createdAt: u.createdAt ?? sql`now()`,
+        updatedAt: u.updatedAt ?? u.createdAt ?? sql`now()`
       })
       .onConflictDoNothing()
       .returning({ userId: usage.userId })
     return rows.length > 0
+  }
+
+  /** Profiles for users who have none yet; how many were created (the others already had one). */
+  async createProfiles(rows: ImportProfile[], dryRun = false): Promise<number> {
+    if (rows.length === 0) return 0
+    if (dryRun) {
+      const existing = await this.#db.select({ userId: userProfiles.userId }).from(userProfiles).where(inArray(userProfiles.userId, rows.map((p) => p.userId)))
+      return new Set(rows.map((p) => p.userId)).size - existing.length
+    }
+    const created = await this.#db
+      .insert(userProfiles)
+      .values(rows.map(({ createdAt, ...profile }) => ({ ...profile, createdAt: createdAt ?? sql`now()` })))
+      .onConflictDoNothing()
+      .returning({ userId: userProfiles.userId })
+    return created.length
+  }
+
+  /** Subscriptions not stored yet (by user, provider and subscription id); how many were created. */
+  async createSubscriptions(rows: ImportSubscription[], dryRun = false): Promise<number> {
+    if (rows.length === 0) return 0
+    const values = rows.map(({ createdAt, ...subscription }) => ({ ...subscription, createdAt: createdAt ?? sql`now()` }))
+    if (dryRun) {
+      const existing = await this.#db
+        .select({ userId: subscriptions.userId, provider: subscriptions.provider, subscriptionId: subscriptions.subscriptionId })
+        .from(subscriptions)
+        .where(inArray(subscriptions.userId, rows.map((s) => s.userId)))
+      const key = (s: { userId: string; provider: string; subscriptionId: string | null }) => JSON.stringify([s.userId, s.provider, s.subscriptionId])
+      const stored = new Set(existing.map(key))
+      return new Set(rows.map(key).filter((k) => !stored.has(k))).size
+    }
+    const created = await this.#db.insert(subscriptions).values(values).onConflictDoNothing().returning({ id: subscriptions.id })
+    return created.length
   }
 
   async hasUsage(userId: string): Promise<boolean> {

@@ -107,7 +107,9 @@ function message(raw: unknown, index: number, notKept: NotKept): ImportMessage {
     if (stage3 === null && raw.content !== undefined && raw.content !== null) {
       return { role: 'assistant', stage1, stage2, stage3: plainAnswer(raw, at, notKept), metadata, createdAt }
     }
-    noteUnknown(raw, ASSISTANT_MESSAGE_FIELDS, 'messages[].', notKept)
+    // Some versions also wrote the final answer into `content`: that copy is kept, in stage 3.
+    const known = raw.content === stage3?.response ? new Set([...ASSISTANT_MESSAGE_FIELDS, 'content']) : ASSISTANT_MESSAGE_FIELDS
+    noteUnknown(raw, known, 'messages[].', notKept)
     return { role: 'assistant', stage1, stage2, stage3, metadata, createdAt }
   }
   throw new BadFile(`${at}.role must be "user" or "assistant"`)
@@ -161,6 +163,14 @@ export function parseFile(text: string, owner: string): ImportConversation | Imp
   } catch (error) {
     throw new BadFile(`invalid JSON: ${(error as Error).message}`)
   }
+  return parseRecord(raw, owner)
+}
+
+/**
+ * One conversation or usage record in llm-council's file format, from a file or built from another
+ * source's rows (import-db), checked and normalised.
+ */
+export function parseRecord(raw: unknown, owner: string): ImportConversation | ImportUsage {
   if (!isObject(raw)) throw new BadFile('not a JSON object')
   // Ids are checked as written: folding half a surrogate pair into U+FFFD would make two ids one.
   const userId = userIdFrom(raw.user_id, owner)
