@@ -6,6 +6,7 @@ import { LOCAL_USER_ID, USER_ID_MAX_LENGTH, isUserId } from '../domain.ts'
 import { TransferRepo } from '../repos/transfer.ts'
 import { CannotRun, EXIT, openToolDatabase, runTool } from './common.ts'
 import { type DbImportSummary, runDbImport } from './import-db/importer.ts'
+import { ID_MAPPINGS_HEADING, failureLines, replacedAndNotKept, stoppedLines, writtenLines } from './import/summary-lines.ts'
 import { progressReporter } from './progress.ts'
 
 const USAGE = `usage: npm run import-db -- --from <postgres url> [--dry-run] [--schema <name>] [--user <id>]
@@ -61,28 +62,19 @@ export function formatDbSummary(summary: DbImportSummary, from: string): string 
   const lines = [
     `${summary.dryRun ? 'dry run: nothing was written. ' : ''}read from ${from}: ${read.conversations} conversations, ${read.messages} messages, ` +
       `${read.usage} usage rows, ${read.users} users, ${read.subscriptions} subscriptions`,
-    `conversations: ${summary.conversationsCreated} ${verb}created, ${summary.conversationsUpdated} ${verb}updated, ${summary.conversationsUnchanged} unchanged`,
-    `messages: ${summary.messagesAdded} ${verb}added`,
-    `usage: ${summary.usageCreated} users ${verb}added, ${summary.usageKept} kept (they already had a row)`,
+    ...writtenLines(summary, summary.dryRun),
     `profiles: ${summary.profilesCreated} ${verb}added, ${summary.profilesKept} kept`,
-    `subscriptions: ${summary.subscriptionsCreated} ${verb}added, ${summary.subscriptionsKept} kept`
+    `subscriptions: ${summary.subscriptionsCreated} ${verb}added, ${summary.subscriptionsKept} kept`,
+    ...replacedAndNotKept(summary.replacedCharacters, summary.notKept, 'row')
   ]
-  if (summary.replacedCharacters > 0) lines.push(`characters PostgreSQL cannot store (NUL, half surrogate pairs) replaced with U+FFFD: ${summary.replacedCharacters}`)
-  for (const [column, rows] of Object.entries(summary.notKept).sort(([a], [b]) => a.localeCompare(b))) {
-    lines.push(`not kept: ${column} in ${rows} ${rows === 1 ? 'row' : 'rows'}`)
-  }
   if (summary.notRead.tables.length > 0) lines.push(`not read: ${summary.notRead.tables.length === 1 ? 'table' : 'tables'} ${summary.notRead.tables.join(', ')}`)
   if (summary.notRead.orphanMessages > 0) lines.push(`not read: ${summary.notRead.orphanMessages} messages whose conversation does not exist`)
   if (summary.idMappings.length > 0) {
-    lines.push(`ids that were not UUIDs, mapped (the same on every run; the app and the API open them by the old id too): ${summary.idMappings.length}`)
+    lines.push(`${ID_MAPPINGS_HEADING}: ${summary.idMappings.length}`)
     for (const m of summary.idMappings.slice(0, ID_LINES)) lines.push(`  ${m.sourceId} -> ${m.id}`)
     if (summary.idMappings.length > ID_LINES) lines.push(`  and ${summary.idMappings.length - ID_LINES} more`)
   }
-  if (summary.failures.length > 0) {
-    lines.push(`rows that could not be imported (${summary.failures.length}):`)
-    for (const f of summary.failures) lines.push(`  ${f.path}: ${f.reason}`)
-  }
-  if (summary.stopped) lines.push(`stopped: ${summary.stopped}; run the same command again to go on (it skips what is in)`)
+  lines.push(...failureLines(summary.failures, 'rows'), ...stoppedLines(summary.stopped))
   return `${lines.join('\n')}\n`
 }
 

@@ -3,6 +3,7 @@ import { LOCAL_USER_ID, USER_ID_MAX_LENGTH, isUserId } from '../domain.ts'
 import { TransferRepo } from '../repos/transfer.ts'
 import { CannotRun, EXIT, openToolDatabase, runTool, userDirectory } from './common.ts'
 import { DEFAULT_MAX_FILE_BYTES, type ImportSummary, runImport } from './import/importer.ts'
+import { ID_MAPPINGS_HEADING, failureLines, replacedAndNotKept, stoppedLines, writtenLines } from './import/summary-lines.ts'
 import { progressReporter } from './progress.ts'
 
 const USAGE = `usage: npm run import-json -- [--user <id>] [--backup <dir>] [--dry-run] <path...>
@@ -47,29 +48,22 @@ function parse(argv: string[]) {
 }
 
 export function formatSummary(summary: ImportSummary): string {
-  const verb = summary.dryRun ? 'would be ' : ''
   const lines = [
     `${summary.dryRun ? 'dry run: nothing was written. ' : ''}${summary.files} files read`,
-    `conversations: ${summary.conversationsCreated} ${verb}created, ${summary.conversationsUpdated} ${verb}updated, ${summary.conversationsUnchanged} unchanged`,
-    `messages: ${summary.messagesAdded} ${verb}added`,
-    `usage: ${summary.usageCreated} users ${verb}added, ${summary.usageKept} kept (they already had a row)`
+    ...writtenLines(summary, summary.dryRun)
   ]
-  if (summary.replacedCharacters > 0) lines.push(`characters PostgreSQL cannot store (NUL, half surrogate pairs) replaced with U+FFFD: ${summary.replacedCharacters}`)
+  lines.push(...replacedAndNotKept(summary.replacedCharacters, summary.notKept, 'file'))
   if (summary.invalidUtf8 > 0) lines.push(`invalid UTF-8 sequences read as U+FFFD: ${summary.invalidUtf8}`)
-  for (const [field, files] of Object.entries(summary.notKept).sort(([a], [b]) => a.localeCompare(b))) lines.push(`not kept: ${field} in ${files} ${files === 1 ? 'file' : 'files'}`)
   if (summary.idMappings.length > 0) {
-    lines.push(`ids that were not UUIDs, mapped (the same on every run; the app and the API open them by the old id too):`)
+    lines.push(`${ID_MAPPINGS_HEADING}:`)
     for (const m of summary.idMappings) lines.push(`  ${m.sourceId} -> ${m.id} (${m.path})`)
   }
-  if (summary.failures.length > 0) {
-    lines.push(`files that could not be imported (${summary.failures.length}):`)
-    for (const f of summary.failures) lines.push(`  ${f.path}: ${f.reason}`)
-  }
+  lines.push(...failureLines(summary.failures, 'files'))
   if (summary.skipped.length > 0) {
     lines.push(`skipped, not regular files (${summary.skipped.length}):`)
     for (const f of summary.skipped) lines.push(`  ${f.path}: ${f.reason}`)
   }
-  if (summary.stopped) lines.push(`stopped: ${summary.stopped}; run the same command again to go on (it skips what is in)`)
+  lines.push(...stoppedLines(summary.stopped))
   return `${lines.join('\n')}\n`
 }
 

@@ -77,10 +77,11 @@ export interface ExportConversation {
   title: string
   starred: boolean
   created_at: string
+  updated_at: string
   messages: ExportMessage[]
 }
 
-export type ExportMessage = { role: 'user'; content: string | null } | ({ role: 'assistant' } & AssistantStages)
+export type ExportMessage = ({ role: 'user'; content: string | null } | ({ role: 'assistant' } & AssistantStages)) & { created_at: string }
 
 /** A usage row as llm-council's usage files hold it (limits are the stored per-user overrides). */
 export type ExportUsage = Omit<UsageFigures, 'daily_resets_at' | 'monthly_resets_at'> & {
@@ -256,7 +257,8 @@ export class TransferRepo {
         user_id: conversations.userId,
         title: conversations.title,
         starred: conversations.starred,
-        created_at: isoTimestamp(conversations.createdAt)
+        created_at: isoTimestamp(conversations.createdAt),
+        updated_at: isoTimestamp(conversations.updatedAt)
       })
       .from(conversations)
       .where(and(ownedBy(userId), after ? sql`(${conversations.userId}, ${conversations.id}) > (${after.userId}, ${after.id}::uuid)` : undefined))
@@ -271,14 +273,15 @@ export class TransferRepo {
         stage1: messages.stage1,
         stage2: messages.stage2,
         stage3: messages.stage3,
-        metadata: messages.metadata
+        metadata: messages.metadata,
+        created_at: isoTimestamp(messages.createdAt)
       })
       .from(messages)
       .where(inArray(messages.conversationId, page.map((c) => c.id)))
       .orderBy(asc(messages.conversationId), asc(messages.position))
     const byConversation = new Map<string, ExportMessage[]>(page.map((c) => [c.id, []]))
-    for (const { conversationId, role, content, ...stages } of rows) {
-      byConversation.get(conversationId)!.push(role === 'user' ? { role, content } : { role, ...stages })
+    for (const { conversationId, role, content, created_at, ...stages } of rows) {
+      byConversation.get(conversationId)!.push(role === 'user' ? { role, content, created_at } : { role, ...stages, created_at })
     }
     return page.map((c) => ({ ...c, messages: byConversation.get(c.id)! }))
   }

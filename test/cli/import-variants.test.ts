@@ -2,11 +2,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import t from 'tap'
+import { sql } from 'drizzle-orm'
+import { runExport } from '../../src/cli/export/exporter.ts'
 import { runImport } from '../../src/cli/import/importer.ts'
+import type { Db } from '../../src/db/types.ts'
 import { derivedUuid } from '../../src/domain.ts'
 import { TransferRepo } from '../../src/repos/transfer.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { eachBackend, openTestDatabase } from '../helpers/db.ts'
+import { eachBackend, openTestDatabase, queryRows } from '../helpers/db.ts'
 import { runScript } from '../helpers/process.ts'
 
 // What the original backend's older versions and its forks wrote, beside what this server reads as is.
@@ -110,6 +113,13 @@ await eachBackend(t, async (t, backend) => {
 
     const again = await runImport(repo, { paths: ['data'], baseDir: dir, defaultUser: 'me' })
     t.match(again, { conversationsCreated: 0, conversationsUnchanged: 3, messagesAdded: 0, usageKept: 1 })
+
+    // Exported and imported elsewhere, the kept times come along.
+    await runExport(repo, { dir: join(dir, 'export') })
+    const elsewhere = await openTestDatabase(t, backend)
+    await runImport(new TransferRepo(elsewhere.db), { paths: [join(dir, 'export')], defaultUser: 'me' })
+    const times = (db: Db) => queryRows(db, sql`select c.updated_at, m.position, m.created_at from conversations c join messages m on m.conversation_id = c.id order by c.id, m.position`)
+    t.same(await times(elsewhere.db), await times(database.db), 'message and activity times survive an export')
   })
 })
 

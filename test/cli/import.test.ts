@@ -132,7 +132,9 @@ await eachBackend(t, async (t, backend) => {
       const owner = source.user_id ?? 'me'
       const id = /^[0-9a-f-]{36}$/.test(source.id) ? source.id : derivedUuid('me', source.id)
       const copy = JSON.parse(readFileSync(join(out, 'conversations', owner, `${id}.json`), 'utf8'))
-      t.same(copy, { ...source, id, user_id: owner, starred: source.starred ?? false }, `${source.id} round-trips`)
+      // Plus each one's times: the file's messages had none, so they are the conversation's.
+      const messages = source.messages.map((m: object) => ({ ...m, created_at: source.created_at }))
+      t.same(copy, { ...source, id, user_id: owner, starred: source.starred ?? false, updated_at: source.created_at, messages }, `${source.id} round-trips`)
     }
     const usage = JSON.parse(readFileSync(join(out, 'usage', 'firebase-uid-bob.json'), 'utf8'))
     t.match(usage, { user_id: 'firebase-uid-bob', tier: 'pro', daily_used: 12, monthly_used: 250, total_queries: 350, last_reset_daily: '2025-06-01' })
@@ -148,6 +150,8 @@ await eachBackend(t, async (t, backend) => {
     t.match(reimport, { failures: [], conversationsCreated: 17, messagesAdded: 72 })
     const strip = (rows: Record<string, unknown>[]) => rows.map(({ id: _, ...rest }) => rest)
     t.same(strip(await queryRows(again.db, sql`select * from messages order by conversation_id, position`)), strip(await queryRows(database.db, sql`select * from messages order by conversation_id, position`)))
+    t.same(await queryRows(again.db, sql`select * from conversations order by id`), await queryRows(database.db, sql`select * from conversations order by id`),
+      'conversations too, their activity times included')
   })
 
   t.test('a generated dir of 5,000 conversations', async (t) => {

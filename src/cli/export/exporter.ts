@@ -30,12 +30,15 @@ function toFile(conversation: ExportConversation) {
     id: conversation.id,
     user_id: conversation.user_id,
     created_at: naiveUtc(conversation.created_at),
+    updated_at: naiveUtc(conversation.updated_at),
     title: conversation.title,
     starred: conversation.starred,
+    // Each message with its own time, which import-json reads back (llm-council itself ignores it).
     messages: conversation.messages.map((message) => {
-      if (message.role === 'user') return { role: 'user', content: message.content ?? '' }
-      const { metadata, ...stages } = message
-      return metadata === null ? stages : { ...stages, metadata }
+      const created_at = naiveUtc(message.created_at)
+      if (message.role === 'user') return { role: 'user', content: message.content ?? '', created_at }
+      const { metadata, created_at: _, ...stages } = message
+      return metadata === null ? { ...stages, created_at } : { ...stages, metadata, created_at }
     })
   }
 }
