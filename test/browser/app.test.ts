@@ -2,6 +2,9 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, type Page, chromium } from 'playwright-core'
 import t from 'tap'
+import { parseRecord } from '../../src/cli/import/parse.ts'
+import { LOCAL_USER_ID, derivedUuid } from '../../src/domain.ts'
+import { type ImportConversation, TransferRepo } from '../../src/repos/transfer.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { openTestDatabase } from '../helpers/db.ts'
 import { type FakeHandler, promptOf, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
@@ -193,6 +196,15 @@ t.test('the app in a real browser', { skip: !existsSync(CHROMIUM) && !process.en
     await page.getByRole('heading', { name: 'Ask the council' }).waitFor()
     t.equal((await api(`/api/conversations/${id}`)).status, 404)
     t.equal(await page.getByText('Moon and tides').count(), 0)
+  })
+
+  await t.test('an imported conversation opens by the id it had before', async (t) => {
+    const imported = parseRecord({ id: 'legacy 7', title: 'From the old files', created_at: '2024-01-01T00:00:00', messages: [{ role: 'user', content: 'An old question' }] }, LOCAL_USER_ID)
+    await new TransferRepo(database.db).createConversations([imported as ImportConversation])
+    await page.goto(`${base}/c/legacy%207`)
+    await page.getByRole('heading', { name: 'From the old files' }).waitFor()
+    t.equal(page.url(), `${base}/c/${derivedUuid(LOCAL_USER_ID, 'legacy 7')}`, 'the address becomes its own')
+    t.equal(await page.locator('.message').count(), 1)
   })
 
   await t.test('a phone-width screen', async (t) => {
