@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks'
 import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
+import { runDbImport } from '../src/cli/import-db/importer.ts'
 import { runImport } from '../src/cli/import/importer.ts'
 import { type Database, openPglite, openPostgres, postgresClient } from '../src/db/client.ts'
 import { migrateDatabase } from '../src/db/migrate.ts'
@@ -392,6 +393,53 @@ function cpuTable(results: Record<string, Round[]>): string[] {
   return lines
 }
 
+/**
+ * The same conversations brought in the two other ways: import-db from the old system's schema (timed
+ * in process, like import-json), and move-to-postgres of an embedded database holding them (the
+ * command, timed end to end: its directory copy, both migrations, the copy and the checksums).
+ */
+async function movingIn(dataDir: string): Promise<{ importDb: number; move: number }> {
+  const { readdirSync, readFileSync } = await import('node:fs')
+  const oldName = `llmc_bench_old_${process.pid}`
+  const old = postgres(await freshPostgres(oldName), { max: 1, onnotice: () => {} })
+  await old.unsafe(readFileSync(join(import.meta.dirname, '../test/fixtures/old-schema/jsonb.sql'), 'utf8'))
+  const files = readdirSync(join(dataDir, 'conversations'))
+  for (let i = 0; i < files.length; i += 100) {
+    const batch = files.slice(i, i + 100).map((name) => JSON.parse(readFileSync(join(dataDir, 'conversations', name), 'utf8')))
+    await old`insert into conversations ${old(batch.map((c) => ({ id: c.id, user_id: USER, title: c.title, created_at: `${c.created_at}Z`, updated_at: `${c.created_at}Z` })))}`
+    await old`insert into messages ${old(batch.flatMap((c) => c.messages.map((m: Record<string, unknown>) => ({
+      conversation_id: c.id, role: m.role, content: (m.content as string) ?? null,
+      stage1_data: m.stage1 ? old.json(m.stage1 as never) : null, stage2_data: m.stage2 ? old.json(m.stage2 as never) : null,
+      stage3_data: m.stage3 ? old.json(m.stage3 as never) : null, message_metadata: m.metadata ? old.json(m.metadata as never) : null
+    }))))}`
+  }
+  const targetName = `llmc_bench_import_db_${process.pid}`
+  const targetUrl = await freshPostgres(targetName)
+  const target = openPostgres(targetUrl, POOL)
+  await migrateDatabase(target, { migrationUrl: targetUrl, pool: POOL })
+  let t0 = performance.now()
+  await runDbImport(old, new TransferRepo(target.db), { defaultUser: USER })
+  const importDb = (performance.now() - t0) / 1000
+  await target.close()
+  await old.end()
+  await dropPostgres(oldName)
+  await dropPostgres(targetName)
+
+  const pgliteDir = join(work, 'move-pglite')
+  const embedded = await openPglite(pgliteDir)
+  await migrateDatabase(embedded, {})
+  await runImport(new TransferRepo(embedded.db), { paths: [dataDir], defaultUser: USER })
+  await embedded.close()
+  const moveName = `llmc_bench_move_${process.pid}`
+  const moveUrl = await freshPostgres(moveName)
+  t0 = performance.now()
+  const moved = await runScript('dist/cli/move-to-postgres.js', { PGLITE_DIR: pgliteDir }, [moveUrl], { untracked: true }).done
+  const move = (performance.now() - t0) / 1000
+  if (moved.code !== 0) notes.push(`move-to-postgres: exit ${moved.code}: ${moved.stderr.slice(-500)}`)
+  await dropPostgres(moveName)
+  return { importDb, move }
+}
+
 async function importAndFiles(appListP50Pg: number, appListP50Lite: number): Promise<string[]> {
   // Import throughput against a plain multi-row INSERT of the same rows.
   const dataDir = join(work, 'import-data')
@@ -427,6 +475,7 @@ async function importAndFiles(appListP50Pg: number, appListP50Lite: number): Pro
   await plain.end()
   await dropPostgres(importName)
   await dropPostgres(plainName)
+  const moving = await movingIn(dataDir)
 
   // Import memory: the CLI with a heap limit well below the data's size.
   const { statSync } = await import('node:fs')
@@ -468,6 +517,10 @@ async function importAndFiles(appListP50Pg: number, appListP50Lite: number): Pro
     `| import-json (per-file statements, ${summary.files} files) | ${f(importSeconds, 2)} | ${f(2000 / importSeconds, 0)} | ${f(messages / importSeconds, 0)} |`,
     `| plain multi-row INSERT (postgres.js, 100 conversations a batch) | ${f(plainSeconds, 2)} | ${f(2000 / plainSeconds, 0)} | ${f(messages / plainSeconds, 0)} |`,
     `| ratio (import ÷ plain, throughput) | ${f(plainSeconds / importSeconds, 2)} | | |`,
+    `| import-db (the same rows in the old system's JSONB schema) | ${f(moving.importDb, 2)} | ${f(2000 / moving.importDb, 0)} | ${f(messages / moving.importDb, 0)} |`,
+    `| ratio (import-db ÷ plain, throughput) | ${f(plainSeconds / moving.importDb, 2)} | | |`,
+    `| move-to-postgres (the same rows from PGlite, the command end to end, verified) | ${f(moving.move, 2)} | ${f(2000 / moving.move, 0)} | ${f(messages / moving.move, 0)} |`,
+    `| ratio (move ÷ plain, throughput) | ${f(plainSeconds / moving.move, 2)} | | |`,
     '',
     `Import of ${f(dataBytes / 1024 / 1024, 0)} MB of JSON (4,000 conversations) with a ${HEAP_MB} MB heap (\`--max-old-space-size=${HEAP_MB}\`): ${exit}, peak RSS ${f(peak, 0)} MB (the rest of RSS is Node itself and the code).`,
     '',
