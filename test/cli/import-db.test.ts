@@ -16,6 +16,8 @@ type Variant = 'json' | 'jsonb'
 
 interface OldMessage {
   role: string
+  /** Stored as a JSON string holding the JSON, as some versions wrote it. */
+  doubleEncoded?: boolean
   content?: string | null
   stage1?: unknown
   stage2?: unknown
@@ -95,7 +97,10 @@ const LEGACY: OldConversationRow = {
   starred: false,
   created: '2023-12-24 18:00:00',
   updated: null,
-  messages: [{ role: 'user', content: 'Is this still here?', at: '2023-12-24 18:00:00' }, { role: 'assistant', stage1: [STAGE1[0]], stage2: [], stage3: { model: 'x/chair', response: 'Yes.' }, metadata: {}, at: '2023-12-24 18:00:09' }]
+  messages: [
+    { role: 'user', content: 'Is this still here?', at: '2023-12-24 18:00:00' },
+    { role: 'assistant', stage1: [STAGE1[0]], stage2: [], stage3: { model: 'x/chair', response: 'Yes.' }, metadata: { label_to_model: { 'Response A': 'openai/gpt-5.1' } }, at: '2023-12-24 18:00:09', doubleEncoded: true }
+  ]
 }
 
 function conversationsOf(variant: Variant): OldConversationRow[] {
@@ -109,7 +114,6 @@ async function oldDatabase(t: Test, variant: Variant): Promise<{ url: string; sq
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   t.teardown(() => sql.end())
   await sql.unsafe(readFileSync(join(ROOT, `test/fixtures/old-schema/${variant}.sql`), 'utf8'))
-  const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value))
   const cast = variant === 'json' ? sql`::json` : sql`::jsonb`
   // As text first: postgres.js would send a timestamp parameter through a Date, which drops microseconds.
   const ts = (at: string | null) => (at === null ? null : variant === 'json' ? sql`${at}::text::timestamp` : sql`${`${at}+00`}::text::timestamptz`)
@@ -122,6 +126,7 @@ async function oldDatabase(t: Test, variant: Variant): Promise<{ url: string; sq
         values (${c.id}, ${c.user}, ${c.title ?? 'New Conversation'}, ${c.starred ?? false}, ${tags}, ${ts(c.created)}, ${ts(c.updated)})`
     }
     for (const m of c.messages) {
+      const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(m.doubleEncoded ? JSON.stringify(value) : value))
       await sql`insert into messages (conversation_id, role, content, stage1_data, stage2_data, stage3_data, message_metadata, created_at)
         values (${c.id}, ${m.role}, ${m.content ?? null}, ${json(m.stage1)}${cast}, ${json(m.stage2)}${cast}, ${json(m.stage3)}${cast}, ${json(m.metadata)}${cast}, ${ts(m.at)})`
     }

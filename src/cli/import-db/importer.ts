@@ -152,6 +152,10 @@ export async function runDbImport(source: Sql, repo: TransferRepo, options: DbIm
   try {
     await source.begin('isolation level repeatable read read only', async (tx) => {
       await tx`set local timezone = 'UTC'`
+      // A hosted database's limits are for requests: the first fetch sorts a whole table, and the
+      // transaction waits between fetches while the batch is written to the new database.
+      await tx`set local statement_timeout = 0`
+      await tx`set local idle_in_transaction_session_timeout = 0`
       progress.filesTotal = await countConversations(tx, old)
       summary.notRead.orphanMessages = await orphanMessages(tx, old)
       for (const table of [old.conversations, old.messages, old.usage, old.users, old.subscriptions]) {
