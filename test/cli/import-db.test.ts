@@ -114,7 +114,7 @@ async function oldDatabase(t: Test, variant: Variant): Promise<{ url: string; sq
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   t.teardown(() => sql.end())
   await sql.unsafe(readFileSync(join(ROOT, `test/fixtures/old-schema/${variant}.sql`), 'utf8'))
-  const cast = variant === 'json' ? sql`::json` : sql`::jsonb`
+  const cast = variant === 'json' ? sql`::text::json` : sql`::text::jsonb`
   // As text first: postgres.js would send a timestamp parameter through a Date, which drops microseconds.
   const ts = (at: string | null) => (at === null ? null : variant === 'json' ? sql`${at}::text::timestamp` : sql`${`${at}+00`}::text::timestamptz`)
   for (const c of conversationsOf(variant)) {
@@ -126,6 +126,7 @@ async function oldDatabase(t: Test, variant: Variant): Promise<{ url: string; sq
         values (${c.id}, ${c.user}, ${c.title ?? 'New Conversation'}, ${c.starred ?? false}, ${tags}, ${ts(c.created)}, ${ts(c.updated)})`
     }
     for (const m of c.messages) {
+      // As JSON text cast in SQL: a parameter postgres.js knows to be json it would encode once more itself.
       const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(m.doubleEncoded ? JSON.stringify(value) : value))
       await sql`insert into messages (conversation_id, role, content, stage1_data, stage2_data, stage3_data, message_metadata, created_at)
         values (${c.id}, ${m.role}, ${m.content ?? null}, ${json(m.stage1)}${cast}, ${json(m.stage2)}${cast}, ${json(m.stage3)}${cast}, ${json(m.metadata)}${cast}, ${ts(m.at)})`

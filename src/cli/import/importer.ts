@@ -136,6 +136,9 @@ export async function runImport(repo: TransferRepo, options: ImportOptions): Pro
   try {
     await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker))
     await writer.finish()
+    // Files finish in any order; the summary lists them by path.
+    summary.idMappings.sort((a, b) => a.path.localeCompare(b.path))
+    summary.failures.sort((a, b) => a.path.localeCompare(b.path))
   } catch (error) {
     if (!isDatabaseUnavailable(error)) throw error
     summary.stopped = `the database became unavailable (${errorCode(error) ?? (error as Error).message}) after ${progress.filesDone} of ${files.length} files`
