@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
-import { ConfigError, checkPostgresUrl, loadDotEnv } from '../config.ts'
+import { checkPostgresUrl, loadDotEnv } from '../config.ts'
 import { type Database, describePostgresUrl, openPglite, openPostgres } from '../db/client.ts'
 import { DatabaseStartupError, safeError } from '../db/errors.ts'
 import { migrateDatabase } from '../db/migrate.ts'
@@ -111,7 +111,7 @@ await runTool('move-to-postgres', async () => {
       await source.close()
     }
   } catch (error) {
-    if (error instanceof CannotRun || error instanceof ConfigError) throw error
+    // The copy that could not be opened or migrated: one line, as for any tool.
     if (error instanceof DatabaseStartupError) throw new CannotRun(error.message)
     throw error
   } finally {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { and, count, eq, getTableName, inArray, isTable, sql } from 'drizzle-orm'
-import { pgSchema, serial, text, varchar } from 'drizzle-orm/pg-core'
+import { type PgTable, pgSchema, serial, text, varchar } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import type { FastifyBaseLogger } from 'fastify'
@@ -56,8 +56,9 @@ const tables = pgSchema('information_schema').table('tables', {
   tableName: varchar('table_name')
 })
 
-/** The tables this server's migrations create. */
-export const OUR_TABLES = Object.values(schema).filter(isTable).map((table) => getTableName(table))
+/** The tables this server's migrations create, and their names. */
+export const SCHEMA_TABLES = (Object.values(schema) as unknown[]).filter((value): value is PgTable => isTable(value))
+export const OUR_TABLES = SCHEMA_TABLES.map((table) => getTableName(table))
 
 /**
  * Before a first migration: a database that already holds tables named like ours was set up by

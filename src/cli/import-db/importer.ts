@@ -4,12 +4,10 @@ import { errorCode, isDatabaseUnavailable } from '../../db/errors.ts'
 import { USER_ID_MAX_LENGTH, isUserId } from '../../domain.ts'
 import type { ImportProfile, ImportSubscription, NotKept, TransferRepo } from '../../repos/transfer.ts'
 import { BadFile, parseRecord, parseTimestamp } from '../import/parse.ts'
-import type { ImportProgress } from '../import/importer.ts'
+import { type ImportProgress, countNotKept } from '../import/importer.ts'
 import { ImportWriter, type WriteSummary, emptyWriteSummary } from '../import/writer.ts'
 import { type OldSchema, detectOldSchema } from './old-schema.ts'
-
-type Tx = Parameters<Parameters<Sql['begin']>[1]>[0]
-import { type OldConversation, oldConversations, oldRows, orphanMessages, parseJsonColumn, unknownColumnCounts } from './reader.ts'
+import { type OldConversation, type Tx, oldConversations, oldRows, orphanMessages, parseJsonColumn, unknownColumnCounts } from './reader.ts'
 
 export interface DbImportOptions {
   /** The old database's schema (default public). */
@@ -44,8 +42,7 @@ const cut = (value: unknown, max: number): string | null => {
   return stored === null ? null : [...stored].slice(0, max).join('')
 }
 
-function userId(value: unknown, fallback: string | null = null): string {
-  const id = value ?? fallback
+function userId(id: unknown): string {
   if (!isUserId(id)) throw new BadFile(`user id ${JSON.stringify(String(id)).slice(0, 60)} is not 1 to ${USER_ID_MAX_LENGTH} printable characters`)
   return id
 }
@@ -201,7 +198,7 @@ async function importConversations(
       if (record.kind !== 'conversation') continue
       progress.conversations++
       summary.replacedCharacters += record.replacedCharacters
-      for (const field of Object.keys(record.notKept ?? {})) notKeptIn[field] = (notKeptIn[field] ?? 0) + 1
+      countNotKept(notKeptIn, record.notKept)
       if (record.sourceId) summary.idMappings.push({ sourceId: record.sourceId, id: record.id })
       await writer.conversation(label, record)
     }

@@ -1,4 +1,4 @@
-import type { PendingQuery, Row, Sql, TransactionSql } from 'postgres'
+import type { PendingQuery, Row, TransactionSql } from 'postgres'
 import { BadFile, MAX_FILE_DEPTH } from '../import/parse.ts'
 import { jsonDepth } from '../../validation.ts'
 import type { OldColumn, OldSchema, OldTable } from './old-schema.ts'
@@ -7,7 +7,8 @@ import type { OldColumn, OldSchema, OldTable } from './old-schema.ts'
 export const CONVERSATIONS_PER_FETCH = 200
 const MESSAGES_PER_FETCH = 2000
 
-type Tx = TransactionSql<Record<string, never>>
+/** The read-only transaction on the old database. */
+export type Tx = TransactionSql<Record<string, never>>
 
 /** A column as text the importer reads the same whatever its type: times as naive UTC ISO-8601 (the session is in UTC), dates as YYYY-MM-DD. */
 function value(tx: Tx, alias: string, column: OldColumn | undefined, as: string): PendingQuery<Row[]> {
@@ -101,12 +102,12 @@ export async function oldRows<Part extends string>(tx: Tx, schema: string, table
 }
 
 /** How many rows hold a value in each column with no place here, for the summary's "not kept" lines. */
-export async function unknownColumnCounts(sql: Sql | Tx, schema: string, table: OldTable<string> | null): Promise<Record<string, number>> {
+export async function unknownColumnCounts(tx: Tx, schema: string, table: OldTable<string> | null): Promise<Record<string, number>> {
   if (!table || table.unknown.length === 0) return {}
   const counts = table.unknown
-    .map((column, i) => sql`count(${sql(column.name)})::float8 as ${sql(`c${i}`)}`)
-    .reduce((list, item) => sql`${list}, ${item}`)
-  const [row] = await sql`select ${counts} from ${sql(schema)}.${sql(table.name)}`
+    .map((column, i) => tx`count(${tx(column.name)})::float8 as ${tx(`c${i}`)}`)
+    .reduce((list, item) => tx`${list}, ${item}`)
+  const [row] = await tx`select ${counts} from ${qualified(tx, schema, table.name)}`
   return Object.fromEntries(table.unknown.map((column, i) => [`${table.name}.${column.name}`, Number(row![`c${i}`])]).filter(([, n]) => (n as number) > 0))
 }
 

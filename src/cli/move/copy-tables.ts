@@ -1,6 +1,6 @@
-import { type SQL, asc, getTableColumns, getTableName, gt, isTable, sql } from 'drizzle-orm'
+import { type SQL, asc, getTableColumns, getTableName, gt, sql } from 'drizzle-orm'
 import { type PgColumn, type PgTable, getTableConfig } from 'drizzle-orm/pg-core'
-import * as schema from '../../db/schema.ts'
+import { SCHEMA_TABLES } from '../../db/migrate.ts'
 import type { Db } from '../../db/types.ts'
 
 // Rows per page read and per INSERT: a message row with its stages is some kilobytes, so a page stays a few MB.
@@ -17,7 +17,6 @@ export interface TableToCopy {
  * to copy them in. Derived from the schema, so a table added later is moved without a change here.
  */
 export function tablesInCopyOrder(): TableToCopy[] {
-  const tables = (Object.values(schema) as unknown[]).filter((value): value is PgTable => isTable(value))
   const ordered: TableToCopy[] = []
   const visit = (table: PgTable) => {
     if (ordered.some((t) => t.table === table)) return
@@ -27,7 +26,7 @@ export function tablesInCopyOrder(): TableToCopy[] {
     if (!key) throw new Error(`table ${config.name} has no single-column primary key to copy it by`)
     ordered.push({ name: config.name, table, key })
   }
-  tables.forEach(visit)
+  SCHEMA_TABLES.forEach(visit)
   return ordered
 }
 
