@@ -20,9 +20,12 @@ import { apiHeaders } from './plugins/security.ts'
 import servicesPlugin, { type ServicesOptions } from './plugins/services.ts'
 import spaPlugin from './plugins/spa.ts'
 import adminRoutes from './routes/admin.ts'
+import authRoutes from './routes/auth.ts'
 import conversationRoutes from './routes/conversations.ts'
 import healthRoutes from './routes/health.ts'
+import keyRoutes from './routes/keys.ts'
 import messageRoutes from './routes/messages.ts'
+import profileRoutes from './routes/profile.ts'
 import { ErrorBody } from './routes/schemas.ts'
 import usageRoutes from './routes/usage.ts'
 import { validatorCompiler } from './validation.ts'
@@ -95,7 +98,10 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
         await user.register(conversationRoutes)
         await user.register(messageRoutes)
         await user.register(usageRoutes)
+        await user.register(profileRoutes)
+        await user.register(keyRoutes)
       })
+      await api.register(authRoutes)
       await api.register(adminRoutes)
     },
     { prefix: '/api' }

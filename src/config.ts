@@ -44,7 +44,15 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   SHUTDOWN_GRACE_MS: Int(0, 30000),
   MAX_EVENT_LOOP_DELAY_MS: Int(0, 1000),
-  AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('jwt'), Type.Literal('header')], { default: 'none' }),
+  AUTH_MODE: Type.Union(
+    [Type.Literal('none'), Type.Literal('jwt'), Type.Literal('header'), Type.Literal('accounts'), Type.Literal('oidc')],
+    { default: 'none' }
+  ),
+  SIGNUP: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('invite'), Type.Literal('closed')])),
+  OIDC_ISSUER: Type.Optional(Type.String()),
+  OIDC_CLIENT_ID: Type.Optional(Type.String()),
+  OIDC_CLIENT_SECRET: Type.Optional(Type.String()),
+  OIDC_REDIRECT_URL: Type.Optional(Type.String()),
   AUTH_JWT_SECRET: Type.Optional(Type.String()),
   AUTH_JWKS_URL: Type.Optional(Type.String()),
   AUTH_JWT_ISSUER: Type.Optional(Type.String()),
@@ -100,6 +108,7 @@ export interface Config {
     | { mode: 'none' }
     | { mode: 'header'; header: string }
     | { mode: 'jwt'; secret?: string; jwksUrl?: string; issuer?: string; audience?: string }
+    | AccountsAuth
   adminToken: string | null
   llm: {
     provider: 'openai' | 'demo'
@@ -113,6 +122,26 @@ export interface Config {
   /** Each tier's limits; all unlimited with AUTH_MODE=none unless USAGE_LIMITS is set. */
   usageLimits: Map<string, TierLimits>
   logLevel: string
+}
+
+export type SignupRule = 'open' | 'invite' | 'closed'
+
+export interface OidcConfig {
+  issuer: string
+  clientId: string
+  clientSecret: string | null
+  /** Where the provider sends the browser back; null: this server's own /api/auth/oidc/callback, as the request reached it. */
+  redirectUrl: string | null
+}
+
+/** Sign-in by the server itself: email and password (`accounts`, with single sign-on beside it when configured) or single sign-on only (`oidc`). */
+export interface AccountsAuth {
+  mode: 'accounts' | 'oidc'
+  /** Who may make an account once the first (the admin) exists. */
+  signup: SignupRule
+  oidc: OidcConfig | null
+  /** Session cookies carry `Secure` (production). */
+  secureCookies: boolean
 }
 
 /** A configuration the process must not start with; `message` is one line saying what to set. */
@@ -204,9 +233,15 @@ export function checkPostgresUrl(name: string, value: string): void {
 
 function authConfig(env: Env, production: boolean): Config['auth'] {
   switch (env.AUTH_MODE) {
+    case 'accounts':
+    case 'oidc': {
+      const oidc = oidcConfig(env)
+      if (env.AUTH_MODE === 'oidc' && !oidc) throw new ConfigError('AUTH_MODE=oidc needs OIDC_ISSUER and OIDC_CLIENT_ID')
+      return { mode: env.AUTH_MODE, signup: env.SIGNUP ?? 'invite', oidc, secureCookies: production }
+    }
     case 'none':
       if (production) {
-        throw new ConfigError('AUTH_MODE=none is not allowed in production: set AUTH_MODE to jwt or header')
+        throw new ConfigError('AUTH_MODE=none is not allowed in production: set AUTH_MODE to accounts, oidc, jwt or header')
       }
       return { mode: 'none' }
     case 'header':
@@ -229,6 +264,27 @@ function authConfig(env: Env, production: boolean): Config['auth'] {
         issuer: env.AUTH_JWT_ISSUER,
         audience: env.AUTH_JWT_AUDIENCE
       }
+  }
+}
+
+function oidcConfig(env: Env): OidcConfig | null {
+  if (!env.OIDC_ISSUER) {
+    if (env.OIDC_CLIENT_ID) throw new ConfigError('OIDC_CLIENT_ID is set but OIDC_ISSUER is not: set both for single sign-on')
+    return null
+  }
+  if (!env.OIDC_CLIENT_ID) throw new ConfigError('OIDC_ISSUER is set but OIDC_CLIENT_ID is not: set both for single sign-on')
+  checkHttpsUrl('OIDC_ISSUER', env.OIDC_ISSUER)
+  if (env.OIDC_REDIRECT_URL) checkHttpsUrl('OIDC_REDIRECT_URL', env.OIDC_REDIRECT_URL)
+  return { issuer: env.OIDC_ISSUER, clientId: env.OIDC_CLIENT_ID, clientSecret: env.OIDC_CLIENT_SECRET || null, redirectUrl: env.OIDC_REDIRECT_URL ?? null }
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]'])
+
+/** An https:// URL, or http:// on this machine only (a provider under test, as RFC 8252 allows for loopback). */
+export function checkHttpsUrl(name: string, value: string): void {
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname)))) {
+    throw new ConfigError(`${name} is malformed: expected an https:// URL (http:// only for 127.0.0.1 or localhost)`)
   }
 }
 

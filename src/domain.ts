@@ -53,3 +53,6 @@ export const QUESTION_MAX_LENGTH = 32_000
 
 /** The tier a user starts on; USAGE_LIMITS must define it. */
 export const DEFAULT_TIER = 'free'
+
+/** An email address, as accounts and profiles keep it (RFC 5321's limit). */
+export const EMAIL_MAX_LENGTH = 320

@@ -20,6 +20,8 @@ async function request(method, path, body) {
   } catch {
     throw new ApiError(0, { message: 'The server cannot be reached. Check your connection and try again.' })
   }
+  // A session that ended (signed out elsewhere, disabled): the page asks to sign in again.
+  if (res.status === 401 && !path.startsWith('/api/auth/')) window.dispatchEvent(new CustomEvent('unauthorized'))
   if (res.status === 204) return { data: null, headers: res.headers }
   const data = await res.json().catch(() => null)
   if (!res.ok) throw new ApiError(res.status, data, res.headers)
@@ -59,6 +61,25 @@ export const api = {
   star: async (id) => (await request('POST', `/api/conversations/${id}/star`)).data,
   remove: async (id) => request('DELETE', `/api/conversations/${id}`),
   usage: async () => (await request('GET', '/api/usage')).data,
+
+  session: async () => (await request('GET', '/api/auth/session')).data,
+  signIn: async (email, password) => (await request('POST', '/api/auth/sign-in', { email, password })).data,
+  signUp: async (email, password) => (await request('POST', '/api/auth/sign-up', { email, password })).data,
+  signOut: async (everywhere = false) => request('POST', '/api/auth/sign-out', { everywhere }),
+  changePassword: async (current_password, new_password) => (await request('POST', '/api/auth/password', { current_password, new_password })).data,
+  profile: async () => (await request('GET', '/api/users/profile')).data,
+  updateProfile: async (changes) => (await request('PATCH', '/api/users/profile', changes)).data,
+  keys: async () => (await request('GET', '/api/keys')).data,
+  createKey: async (name) => (await request('POST', '/api/keys', { name })).data,
+  revokeKey: async (id) => request('DELETE', `/api/keys/${id}`),
+  async adminUsers(after) {
+    const query = new URLSearchParams({ limit: '100' })
+    if (after) query.set('after', after)
+    const { data, headers } = await request('GET', `/api/admin/users?${query}`)
+    return { items: data, next: headers.get('x-next-cursor') }
+  },
+  adminInvite: async (email) => (await request('POST', '/api/admin/users', { email })).data,
+  adminUpdate: async (userId, changes) => (await request('PATCH', `/api/admin/users/${encodeURIComponent(userId)}`, changes)).data,
   council: async () => (await request('GET', '/api/council')).data,
 
   /** Asks the council over the stream route; `onEvent` sees each event as it arrives. */

@@ -1,3 +1,5 @@
+import { passwordChangeView, settingsView, signInView } from './account.js'
+import { adminView } from './admin.js'
 import { ApiError, api } from './api.js'
 import { h } from './dom.js'
 import { limitText, messageView, usageMeter } from './views.js'
@@ -11,7 +13,9 @@ const state = {
   next: null,
   loading: false,
   current: null,
-  busy: false
+  busy: false,
+  /** GET /api/auth/session: the mode, and who is signed in. */
+  session: null
 }
 
 // ---- feedback -------------------------------------------------------------------------------
@@ -218,6 +222,24 @@ async function revealDemoNotice() {
   if (council?.demo && notice) notice.hidden = false
 }
 
+/** For an admin, when conversations from before accounts (such as 'local') have no account: claim them. */
+function claimNotice() {
+  const owners = state.session?.unclaimed ?? []
+  if (owners.length === 0) return null
+  return h('aside', { className: 'notice claim-notice' },
+    h('p', {}, 'Conversations from before accounts are on this server, owned by no account:'),
+    h('ul', {}, ...owners.map((owner) => h('li', {}, h('code', {}, owner.user_id), ` (${owner.conversations} conversations) `,
+      h('button', { type: 'button', onclick: async (event) => {
+        event.target.disabled = true
+        const result = await api.adminUpdate(state.session.user.user_id, { claim_from: owner.user_id })
+        state.session.unclaimed = owners.filter((o) => o !== owner)
+        toast(`${result.claimed_conversations} conversations are now yours.`)
+        loadConversations({ reset: true })
+        refreshUsage()
+        showHome()
+      } }, 'Make them mine')))))
+}
+
 function showHome() {
   state.current = null
   renderList()
@@ -225,7 +247,7 @@ function showHome() {
     h('header', { className: 'main-header' }, menuButton(), h('h2', {}, 'Ask the council')),
     h('section', { className: 'welcome' },
       h('p', {}, 'Several models answer your question, rank each other\'s anonymised answers, and a chairman writes the final answer.'),
-      demoNotice()),
+      demoNotice(), claimNotice()),
     composer(async (content) => {
       const created = await api.create().catch((error) => (toast(describe(error)), null))
       if (!created) return false
@@ -329,11 +351,26 @@ function safeDecode(text) {
   }
 }
 
+/** A page of its own (settings, admin) in the main column. */
+async function showPage(title, build) {
+  state.current = null
+  renderList()
+  $('#main').replaceChildren(h('header', { className: 'main-header' }, menuButton(), h('h2', {}, title)), h('p', { className: 'progress' }, 'Loading…'))
+  try {
+    $('#main').replaceChildren(h('header', { className: 'main-header' }, menuButton(), h('h2', {}, title)), await build())
+  } catch (error) {
+    $('#main').append(h('p', { className: 'error', role: 'alert' }, describe(error)))
+  }
+  document.title = `${title} · LLM Council`
+}
+
 async function route() {
   document.body.classList.remove('sidebar-open')
   const path = location.pathname
   const match = /^\/c\/([^/]+)\/?$/.exec(path)
   if (path === '/') return showHome()
+  if (path === '/settings' && state.session?.user) return showPage('Settings', () => settingsView(state.session, { onSignedOut: () => location.assign('/') }))
+  if (path === '/admin' && state.session?.user?.role === 'admin') return showPage('Admin', () => adminView(state.session))
   // A UUID, or the id a conversation had before it was imported (the server maps it).
   if (match) return showConversation(UUID.test(match[1]) ? match[1].toLowerCase() : safeDecode(match[1]))
   return showNotFound(match ? undefined : 'There is nothing at this address.')
@@ -371,10 +408,50 @@ for (const button of document.querySelectorAll('[data-filter]')) {
   })
 }
 
-new IntersectionObserver((entries) => {
+// More of the list as its end scrolls into view (observed once someone is signed in).
+const listEnd = new IntersectionObserver((entries) => {
   if (entries.some((entry) => entry.isIntersecting)) loadConversations()
-}).observe($('#list-sentinel'))
+})
 
-loadConversations({ reset: true })
-refreshUsage()
-route()
+// ---- accounts -------------------------------------------------------------------------------
+
+const accountMode = () => state.session?.mode === 'accounts' || state.session?.mode === 'oidc'
+
+function renderAccountBar() {
+  const user = state.session?.user
+  $('#account-bar').replaceChildren(...(user ? [
+    h('span', { className: 'who', title: user.user_id }, user.email ?? user.user_id),
+    h('a', { href: '/settings', 'data-link': true }, 'Settings'),
+    user.role === 'admin' ? h('a', { href: '/admin', 'data-link': true }, 'Admin') : null,
+    accountMode() ? h('button', { type: 'button', className: 'link', onclick: async () => { await api.signOut(); location.assign('/') } }, 'Sign out') : null
+  ].filter(Boolean) : []))
+}
+
+/** Asks who is signed in, then shows the sign-in screen, the password change, or the app. */
+async function start() {
+  state.session = await api.session().catch(() => null)
+  const params = new URLSearchParams(location.search)
+  const signInError = params.get('sign_in_error')
+  if (signInError) history.replaceState({}, '', location.pathname)
+  const user = state.session?.user
+  if (accountMode() && !user) {
+    document.body.classList.add('signed-out')
+    $('#main').replaceChildren(signInView(state.session, { error: signInError, onSignedIn: start }))
+    document.title = 'Sign in · LLM Council'
+    return
+  }
+  if (user?.must_change_password) {
+    document.body.classList.add('signed-out')
+    $('#main').replaceChildren(passwordChangeView(start, { note: 'An admin gave you a temporary password: choose your own to go on.' }))
+    return
+  }
+  document.body.classList.remove('signed-out')
+  renderAccountBar()
+  loadConversations({ reset: true })
+  listEnd.observe($('#list-sentinel'))
+  refreshUsage()
+  route()
+}
+
+window.addEventListener('unauthorized', () => accountMode() && start())
+start()

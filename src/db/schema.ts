@@ -8,6 +8,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   unique,
@@ -16,7 +17,7 @@ import {
   varchar
 } from 'drizzle-orm/pg-core'
 import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../council/types.ts'
-import { DEFAULT_TIER, DEFAULT_TITLE, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH } from '../domain.ts'
+import { DEFAULT_TIER, DEFAULT_TITLE, EMAIL_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH } from '../domain.ts'
 import { utcToday } from './sql.ts'
 
 // Timestamps as the database's own strings: an imported file's microseconds survive (a Date would drop them).
@@ -94,9 +95,11 @@ export const usage = pgTable(
 /** Who a user is, as far as a system they came from recorded it (import-db); accounts build on it. */
 export const userProfiles = pgTable('user_profiles', {
   userId: varchar('user_id', { length: USER_ID_MAX_LENGTH }).primaryKey(),
-  email: varchar('email', { length: 320 }),
+  email: varchar('email', { length: EMAIL_MAX_LENGTH }),
   displayName: varchar('display_name', { length: 200 }),
   avatarUrl: text('avatar_url'),
+  /** The user's own settings in the app (such as a default council), as the profile route validates them. */
+  preferences: jsonb('preferences').$type<Record<string, string | number | boolean | null>>().notNull().default({}),
   createdAt: createdAt(),
   updatedAt: updatedAt()
 })
@@ -124,3 +127,91 @@ export const subscriptions = pgTable(
     unique('subscriptions_user_provider_subscription_key').on(t.userId, t.provider, t.subscriptionId).nullsNotDistinct()
   ]
 )
+
+/**
+ * Who can sign in (AUTH_MODE=accounts or oidc). `user_id` is the id their data is stored under; `email`
+ * is kept lowercased, so the unique index is case-insensitive.
+ */
+export const accounts = pgTable(
+  'accounts',
+  {
+    userId: varchar('user_id', { length: USER_ID_MAX_LENGTH }).primaryKey(),
+    email: varchar('email', { length: EMAIL_MAX_LENGTH }),
+    /** scrypt, in the format src/services/passwords.ts writes; null: signs in through single sign-on only. */
+    passwordHash: text('password_hash'),
+    /** Set by an admin's temporary password: the app asks for a new one before anything else. */
+    mustChangePassword: boolean('must_change_password').notNull().default(false),
+    role: varchar('role', { length: 16 }).$type<'admin' | 'user'>().notNull().default('user'),
+    disabledAt: timestamp('disabled_at', { withTimezone: true, mode: 'string' }),
+    lastActiveAt: timestamp('last_active_at', { withTimezone: true, mode: 'string' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt()
+  },
+  (t) => [
+    uniqueIndex('accounts_email_idx').on(t.email),
+    check('accounts_role_check', sql`${t.role} in ('admin', 'user')`),
+    check('accounts_email_lowercase_check', sql`${t.email} = lower(${t.email})`)
+  ]
+)
+
+/** A single sign-on identity (issuer + subject) and the account it signs in to. */
+export const accountIdentities = pgTable(
+  'account_identities',
+  {
+    issuer: varchar('issuer', { length: 500 }).notNull(),
+    subject: varchar('subject', { length: 255 }).notNull(),
+    userId: varchar('user_id', { length: USER_ID_MAX_LENGTH })
+      .notNull()
+      .references(() => accounts.userId, { onDelete: 'cascade' }),
+    createdAt: createdAt()
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.subject] }), index('account_identities_user_idx').on(t.userId)]
+)
+
+/** Signed-in browsers. Only a SHA-256 of the cookie's token is stored: a copy of the table signs no one in. */
+export const sessions = pgTable(
+  'sessions',
+  {
+    tokenHash: varchar('token_hash', { length: 64 }).primaryKey(),
+    userId: varchar('user_id', { length: USER_ID_MAX_LENGTH })
+      .notNull()
+      .references(() => accounts.userId, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'string' }).notNull()
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)]
+)
+
+/**
+ * Personal API keys, in every mode that has users: stored as a SHA-256 of the key (keys are 256 random
+ * bits, so a fast hash is enough) and a short prefix the owner recognises them by.
+ */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: varchar('user_id', { length: USER_ID_MAX_LENGTH }).notNull(),
+    name: varchar('name', { length: 100 }).notNull(),
+    prefix: varchar('prefix', { length: 16 }).notNull(),
+    keyHash: varchar('key_hash', { length: 64 }).notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'string' })
+  },
+  (t) => [uniqueIndex('api_keys_key_hash_idx').on(t.keyHash), index('api_keys_user_idx').on(t.userId, t.createdAt)]
+)
+
+/** Failed sign-ins per account and per client address, counted in windows shared by every instance. */
+export const signInFailures = pgTable('sign_in_failures', {
+  key: varchar('key', { length: 400 }).primaryKey(),
+  failures: integer('failures').notNull(),
+  windowEndsAt: timestamp('window_ends_at', { withTimezone: true, mode: 'string' }).notNull()
+})
+
+/** Single sign-on logins under way: the PKCE verifier and nonce by a hash of `state`; each is used once. */
+export const oidcLogins = pgTable('oidc_logins', {
+  stateHash: varchar('state_hash', { length: 64 }).primaryKey(),
+  codeVerifier: text('code_verifier').notNull(),
+  nonce: text('nonce').notNull(),
+  createdAt: createdAt()
+})

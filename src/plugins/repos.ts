@@ -1,12 +1,20 @@
 import fp from 'fastify-plugin'
+import { AccountsRepo } from '../repos/accounts.ts'
+import { ApiKeysRepo } from '../repos/api-keys.ts'
 import { ConversationsRepo } from '../repos/conversations.ts'
 import { MessagesRepo } from '../repos/messages.ts'
+import { ProfilesRepo } from '../repos/profiles.ts'
+import { SessionsRepo } from '../repos/sessions.ts'
 import { UsageRepo } from '../repos/usage.ts'
 
 export interface Repos {
   conversations: ConversationsRepo
   messages: MessagesRepo
   usage: UsageRepo
+  accounts: AccountsRepo
+  sessions: SessionsRepo
+  apiKeys: ApiKeysRepo
+  profiles: ProfilesRepo
 }
 
 declare module 'fastify' {
@@ -21,7 +29,11 @@ export default fp(
     app.decorate('repos', {
       conversations: new ConversationsRepo(db, timer),
       messages: new MessagesRepo(db, timer),
-      usage: new UsageRepo(db, app.config.usageLimits, timer)
+      usage: new UsageRepo(db, app.config.usageLimits, timer),
+      accounts: new AccountsRepo(db, timer),
+      sessions: new SessionsRepo(db, timer),
+      apiKeys: new ApiKeysRepo(db, timer),
+      profiles: new ProfilesRepo(db, timer)
     })
   },
   { name: 'repos', dependencies: ['config', 'db'] }

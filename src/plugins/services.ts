@@ -1,12 +1,18 @@
 import fp from 'fastify-plugin'
 import { type LlmClient, OpenAiClient } from '../council/client.ts'
 import { DemoClient } from '../council/demo.ts'
+import { AccountService } from '../services/accounts.ts'
 import { AskService } from '../services/ask.ts'
+import { OidcService } from '../services/oidc.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     llmClient: LlmClient
     ask: AskService
+    /** Sign-up, sign-in and passwords: AUTH_MODE=accounts or oidc only. */
+    accountService: AccountService | null
+    /** Single sign-on, when OIDC_ISSUER is configured. */
+    oidc: OidcService | null
   }
 }
 
@@ -26,6 +32,10 @@ export default fp<ServicesOptions>(
     app.decorate('llmClient', client)
     const ask = new AskService({ ...app.repos, client, llm })
     app.decorate('ask', ask)
+    const { auth } = app.config
+    const accountService = auth.mode === 'accounts' || auth.mode === 'oidc' ? new AccountService(app.repos, auth) : null
+    app.decorate('accountService', accountService)
+    app.decorate('oidc', accountService && 'oidc' in auth && auth.oidc ? new OidcService({ ...auth, oidc: auth.oidc }, app.repos, accountService) : null)
     // preClose runs as soon as shutdown starts: no new questions, running ones get the grace period.
     app.addHook('preClose', async () => ask.drain(app.config.shutdownGraceMs, app.log))
   },

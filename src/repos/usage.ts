@@ -1,4 +1,4 @@
-import { type SQL, and, eq, sql } from 'drizzle-orm'
+import { type SQL, and, eq, inArray, sql } from 'drizzle-orm'
 import type { TierLimits } from '../config.ts'
 import { isUnreachable } from '../db/errors.ts'
 import { usage } from '../db/schema.ts'
@@ -92,6 +92,7 @@ export class UsageRepo {
               .returning(figures)
               .prepare('usage_consume'),
       get: db.select(figures).from(usage).where(eq(usage.userId, userId)).prepare('usage_get'),
+      many: (userIds: string[]) => db.select({ userId: usage.userId, ...figures }).from(usage).where(inArray(usage.userId, userIds)),
       // A user with no row yet: the free tier's figures, by the database's clock.
       fresh: db
         .select({ daily_limit: sql<number | null>`${free.daily}::int`, monthly_limit: sql<number | null>`${free.monthly}::int`, ...clock })
@@ -148,6 +149,18 @@ export class UsageRepo {
     if (row) return { ...toFigures(row), now: row.now, day: row.day }
     const [fresh] = await this.#timer.time('usage.get', this.#statements.fresh.execute())
     return { tier: DEFAULT_TIER, daily_used: 0, monthly_used: 0, total_queries: 0, ...fresh! }
+  }
+
+  /** Several users' figures at once (an admin's list); users with no row get the free tier's. */
+  async getMany(userIds: string[]): Promise<Map<string, UsageFigures>> {
+    const rows = userIds.length === 0 ? [] : await this.#timer.time('usage.getMany', this.#statements.many(userIds))
+    const found = new Map(rows.map(({ userId, ...row }) => [userId, toFigures(row)]))
+    const missing = userIds.filter((id) => !found.has(id))
+    if (missing.length > 0) {
+      const fresh = await this.get(missing[0]!)
+      for (const id of missing) found.set(id, fresh)
+    }
+    return found
   }
 
   /** Puts a user on `tier` (creating the row if needed) and clears any per-user limit overrides. */

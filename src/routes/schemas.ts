@@ -1,5 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox'
-import { CONVERSATION_ID_MAX_LENGTH, CONVERSATION_ID_PATTERN } from '../domain.ts'
+import { CONVERSATION_ID_MAX_LENGTH, CONVERSATION_ID_PATTERN, EMAIL_MAX_LENGTH } from '../domain.ts'
 
 export const ErrorBody = Type.Object(
   {
@@ -53,3 +53,6 @@ export const Conversation = Type.Composite([
 /** Responses every authenticated route can give besides its own. */
 export const errorResponses = (...codes: number[]): Record<number, TSchema> =>
   Object.fromEntries(codes.map((code) => [code, Type.Ref(ErrorBody)]))
+
+/** An email address: a light check (something@something), as the address is only ever compared, never mailed. */
+export const EMAIL = Type.String({ minLength: 3, maxLength: EMAIL_MAX_LENGTH, pattern: '^[^\\s@]+@[^\\s@]+$' })

@@ -1,7 +1,7 @@
 import type { Row, Sql } from 'postgres'
 import { storableText } from '../../db/json.ts'
 import { errorCode, isDatabaseUnavailable } from '../../db/errors.ts'
-import { USER_ID_MAX_LENGTH, isUserId } from '../../domain.ts'
+import { EMAIL_MAX_LENGTH, USER_ID_MAX_LENGTH, isUserId } from '../../domain.ts'
 import type { ImportProfile, ImportSubscription, NotKept, TransferRepo } from '../../repos/transfer.ts'
 import { BadFile, parseRecord, parseTimestamp } from '../import/parse.ts'
 import { type ImportProgress, countNotKept } from '../import/importer.ts'
@@ -108,7 +108,7 @@ function subscriptionFrom(row: Row): ImportSubscription {
 function profileFrom(row: Row): ImportProfile {
   return {
     userId: userId(row.userId),
-    email: cut(row.email, 320),
+    email: cut(row.email, EMAIL_MAX_LENGTH),
     displayName: cut(row.displayName, 200),
     avatarUrl: text(row.avatarUrl),
     createdAt: parseTimestamp(row.createdAt, 'created_at')
