@@ -10,6 +10,15 @@ import { tokenHash } from './tokens.ts'
 
 export const CALLBACK_PATH = '/api/auth/oidc/callback'
 
+/** What the sign-in reads from the ID token and userinfo. */
+interface Claims {
+  iss: string
+  sub: string
+  email?: unknown
+  email_verified?: unknown
+  name?: unknown
+}
+
 /** A sign-in the provider or the callback refused, in words for the person signing in. */
 export class SignInRefused extends HttpError {
   constructor(message: string) {
@@ -81,7 +90,7 @@ export class OidcService {
     const login = await this.#repos.sessions.takeOidcLogin(tokenHash(state))
     if (!login) throw new SignInRefused('this sign-in link was already used or has expired: try again')
     const configuration = await this.#configurationOf()
-    let claims: client.IDToken
+    let claims: Claims
     try {
       const tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
         pkceCodeVerifier: login.codeVerifier,
@@ -89,7 +98,16 @@ export class OidcService {
         expectedNonce: login.nonce,
         idTokenExpected: true
       })
-      claims = tokens.claims()!
+      const idToken = tokens.claims()!
+      // Many providers put email and name only in userinfo (OIDC Core 5.4); its `sub` must match the ID token's.
+      const userInfo: Partial<client.UserInfoResponse> = configuration.serverMetadata().userinfo_endpoint ? await client.fetchUserInfo(configuration, tokens.access_token, idToken.sub) : {}
+      claims = {
+        iss: idToken.iss,
+        sub: idToken.sub,
+        email: userInfo.email ?? idToken.email,
+        email_verified: userInfo.email_verified ?? idToken.email_verified,
+        name: userInfo.name ?? idToken.name
+      }
     } catch (error) {
       throw new SignInRefused(`the single sign-on provider refused the sign-in (${(error as Error).message})`)
     }
@@ -97,7 +115,7 @@ export class OidcService {
   }
 
   /** The account keyed by issuer + subject; else the account with the same email, only when the provider says it is verified; else a new one. */
-  async #accountFor(claims: client.IDToken): Promise<AccountView> {
+  async #accountFor(claims: Claims): Promise<AccountView> {
     const { accounts, profiles } = this.#repos
     const issuer = claims.iss
     const subject = claims.sub

@@ -1,16 +1,16 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { type Browser, type Page, chromium } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import t from 'tap'
 import { parseRecord } from '../../src/cli/import/parse.ts'
 import { LOCAL_USER_ID, derivedUuid } from '../../src/domain.ts'
 import { type ImportConversation, TransferRepo } from '../../src/repos/transfer.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { launchBrowser, noBrowser } from '../helpers/browser.ts'
 import { openTestDatabase } from '../helpers/db.ts'
 import { type FakeHandler, promptOf, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
 import { ROOT } from '../helpers/process.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = join(ROOT, 'test-artifacts')
 const MISSING = '00000000-0000-4000-8000-000000000000'
 
@@ -44,7 +44,7 @@ const slowAndHostile: FakeHandler = async (request) => {
   return `Answer from ${request.model}. ${HOSTILE}`
 }
 
-t.test('the app in a real browser', { skip: !existsSync(CHROMIUM) && !process.env.CI && `${CHROMIUM} is not installed` }, async (t) => {
+t.test('the app in a real browser', { skip: noBrowser }, async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true })
   const database = await openTestDatabase(t, 'pglite')
   const fake = await startFakeLlm(t, slowAndHostile)
@@ -57,11 +57,7 @@ t.test('the app in a real browser', { skip: !existsSync(CHROMIUM) && !process.en
   })
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchBrowser(t)
   const page: Page = await browser.newPage({ viewport: { width: 1280, height: 860 } })
   const problems: string[] = []
   page.on('console', (message) => message.type() === 'error' && problems.push(message.text()))

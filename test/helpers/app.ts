@@ -9,6 +9,8 @@ export interface TestApp {
   app: FastifyInstance
   /** Every log line the app wrote, parsed. */
   logs: Record<string, unknown>[]
+  /** Values no log line may hold (passwords, session tokens, API keys a test used); checked at teardown. */
+  secrets: Set<string>
 }
 
 /** Captures pino's JSON lines. */
@@ -30,15 +32,24 @@ export async function buildTestApp(t: Test, database: Database, env: Record<stri
   const capture = logCapture()
   const app = await buildApp({ config, database, logStream: capture.stream })
   await app.ready()
+  const secrets = new Set<string>()
   t.teardown(async () => {
     await app.close()
-    // No log line of any test's app may hold a secret it was configured with.
+    // No log line of any test's app may hold a secret it was configured with, or one a test used.
     const text = JSON.stringify(capture.lines)
-    const secrets = [config.llm.apiKey, config.adminToken, config.auth.mode === 'jwt' ? config.auth.secret : undefined]
-    const password = config.database.kind === 'postgres' ? new URL(config.database.url).password : ''
-    for (const secret of [...secrets, password]) {
+    const configured = [
+      config.llm.apiKey,
+      config.adminToken,
+      config.auth.mode === 'jwt' ? config.auth.secret : undefined,
+      'oidc' in config.auth ? config.auth.oidc?.clientSecret : undefined,
+      config.database.kind === 'postgres' ? new URL(config.database.url).password : ''
+    ]
+    for (const secret of configured) {
       if (secret && text.includes(secret)) throw new Error('a log line holds a configured secret')
     }
+    for (const secret of secrets) {
+      if (text.includes(secret)) throw new Error('a log line holds a password, session token or API key a test used')
+    }
   })
-  return { app, logs: capture.lines }
+  return { app, logs: capture.lines, secrets }
 }
