@@ -5,6 +5,7 @@ import { EMAIL, errorResponses } from './schemas.ts'
 const PreferenceValue = Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Boolean(), Type.Null()])
 const Preferences = Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), PreferenceValue, {
   maxProperties: 32,
+  additionalProperties: false,
   description: 'settings of the app, such as `default_council`; a null value removes the key'
 })
 
