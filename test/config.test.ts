@@ -110,3 +110,22 @@ t.test('every variable the server reads is documented in the README and in .env.
     t.ok(example.includes(`${name}=`), `${name} in .env.example`)
   }
 })
+
+t.test('accounts and single sign-on', async (t) => {
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://h/db', OPENROUTER_API_KEY: 'k' }
+  t.match(loadConfig({ ...production, AUTH_MODE: 'accounts' }).auth, { mode: 'accounts', signup: 'invite', oidc: null, secureCookies: true }, 'accounts work in production, invite-only after the first')
+  t.match(loadConfig({ AUTH_MODE: 'accounts', SIGNUP: 'open' }).auth, { signup: 'open', secureCookies: false })
+  t.throws(() => loadConfig({ AUTH_MODE: 'accounts', SIGNUP: 'anyone' }), { name: 'ConfigError', message: /^SIGNUP is invalid/ })
+  t.throws(() => loadConfig({ AUTH_MODE: 'oidc' }), { message: 'AUTH_MODE=oidc needs OIDC_ISSUER and OIDC_CLIENT_ID' })
+  t.throws(() => loadConfig({ AUTH_MODE: 'oidc', OIDC_ISSUER: 'https://id.example.com' }), { message: /OIDC_CLIENT_ID is not/ })
+  t.throws(() => loadConfig({ AUTH_MODE: 'accounts', OIDC_CLIENT_ID: 'c' }), { message: /OIDC_ISSUER is not/ })
+  const oidc = { AUTH_MODE: 'oidc', OIDC_ISSUER: 'https://id.example.com/realms/team', OIDC_CLIENT_ID: 'council', OIDC_CLIENT_SECRET: 's' }
+  t.match(loadConfig(oidc).auth, { mode: 'oidc', oidc: { issuer: 'https://id.example.com/realms/team', clientId: 'council', clientSecret: 's', redirectUrl: null } })
+  t.equal(loadConfig({ ...oidc, OIDC_ISSUER: 'http://127.0.0.1:8080' }).auth.mode, 'oidc', 'http on this machine (a provider under test)')
+  for (const issuer of ['http://id.example.com', 'ftp://id.example.com', 'not a url']) {
+    t.throws(() => loadConfig({ ...oidc, OIDC_ISSUER: issuer }), { message: /^OIDC_ISSUER is malformed: expected an https:\/\// }, issuer)
+  }
+  t.throws(() => loadConfig({ ...oidc, OIDC_REDIRECT_URL: 'http://council.example.com/cb' }), { message: /^OIDC_REDIRECT_URL is malformed/ })
+  t.match(loadConfig({ AUTH_MODE: 'accounts', ...{ OIDC_ISSUER: oidc.OIDC_ISSUER, OIDC_CLIENT_ID: 'c' } }).auth, { mode: 'accounts', oidc: { clientSecret: null } }, 'single sign-on beside passwords; a public client')
+  t.throws(() => loadConfig({ ...production, AUTH_MODE: 'none' }), { message: 'AUTH_MODE=none is not allowed in production: set AUTH_MODE to accounts, oidc, jwt or header' })
+})
