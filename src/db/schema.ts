@@ -8,7 +8,6 @@ import {
   integer,
   jsonb,
   pgTable,
-  primaryKey,
   text,
   timestamp,
   unique,
@@ -158,6 +157,7 @@ export const accounts = pgTable(
 export const accountIdentities = pgTable(
   'account_identities',
   {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     issuer: varchar('issuer', { length: 500 }).notNull(),
     subject: varchar('subject', { length: 255 }).notNull(),
     userId: varchar('user_id', { length: USER_ID_MAX_LENGTH })
@@ -165,7 +165,7 @@ export const accountIdentities = pgTable(
       .references(() => accounts.userId, { onDelete: 'cascade' }),
     createdAt: createdAt()
   },
-  (t) => [primaryKey({ columns: [t.issuer, t.subject] }), index('account_identities_user_idx').on(t.userId)]
+  (t) => [uniqueIndex('account_identities_issuer_subject_idx').on(t.issuer, t.subject), index('account_identities_user_idx').on(t.userId)]
 )
 
 /** Signed-in browsers. Only a SHA-256 of the cookie's token is stored: a copy of the table signs no one in. */

@@ -9,6 +9,9 @@ import { runImport } from '../../src/cli/import/importer.ts'
 import { tableState, tablesInCopyOrder } from '../../src/cli/move/copy-tables.ts'
 import { openPglite, openPostgres } from '../../src/db/client.ts'
 import { migrateDatabase } from '../../src/db/migrate.ts'
+import { AccountsRepo } from '../../src/repos/accounts.ts'
+import { ApiKeysRepo } from '../../src/repos/api-keys.ts'
+import { SessionsRepo } from '../../src/repos/sessions.ts'
 import { TransferRepo } from '../../src/repos/transfer.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { POOL, TEST_DATABASE_URL, createPostgresDatabase } from '../helpers/db.ts'
@@ -22,7 +25,7 @@ function hashTree(dir: string): Record<string, string> {
   return Object.fromEntries(files.map((p) => [p, createHash('sha256').update(readFileSync(join(dir, p))).digest('hex')]))
 }
 
-/** An embedded database directory with `count` conversations over three users, their usage, a profile and a subscription. */
+/** An embedded database directory with `count` conversations over three users, their usage, a profile, a subscription, and an account signed in with a key and single sign-on. */
 async function embeddedDatabase(dir: string, count: number): Promise<void> {
   const data = join(dir, 'data')
   generateDataDir(join(data, 'a'), Math.ceil(count / 2), { size: 1_500 })
@@ -36,6 +39,10 @@ async function embeddedDatabase(dir: string, count: number): Promise<void> {
     await repo.createUsage({ kind: 'usage', userId: 'alice', tier: 'pro', dailyUsed: 3, monthlyUsed: 30, totalQueries: 300, lastResetDaily: '2026-11-29', lastResetMonthly: '2026-11-01' })
     await repo.createProfiles([{ userId: 'alice', email: 'alice@example.com', displayName: 'Alice', avatarUrl: null, createdAt: '2024-01-01T00:00:00.123456Z' }])
     await repo.createSubscriptions([{ userId: 'alice', provider: 'stripe', customerId: 'cus_1', subscriptionId: 'sub_1', status: 'active', plan: 'pro', currentPeriodEnd: null, createdAt: null }])
+    const accounts = new AccountsRepo(database.db)
+    await accounts.create({ userId: 'alice', email: 'alice@example.com', passwordHash: 'scrypt$1$1$1$x$y', identity: { issuer: 'https://id.example.com', subject: 'a-1' } })
+    await new SessionsRepo(database.db).create('alice', 'a'.repeat(64), 3600)
+    await new ApiKeysRepo(database.db).create('alice', { name: 'script', prefix: 'llmc_abcdefg', keyHash: 'b'.repeat(64) })
   } finally {
     await database.close()
   }
@@ -51,17 +58,20 @@ t.test('1,000 conversations moved from PGlite to PostgreSQL: the same API output
 
   const run = await runScript('src/cli/move-to-postgres.ts', env, [url]).done
   t.equal(run.code, 0, run.stderr)
-  t.match(run.stdout, /^conversations: 1000 rows, 1000 copied, 0 already there; counts and checksums equal\nmessages: \d+ rows, \d+ copied/)
+  t.match(run.stdout, /(^|\n)conversations: 1000 rows, 1000 copied, 0 already there; counts and checksums equal\nmessages: \d+ rows, \d+ copied/)
   t.match(run.stdout, /usage: 1 rows, 1 copied, 0 already there; counts and checksums equal\n/)
   t.match(run.stdout, /user_profiles: 1 rows, 1 copied/)
   t.match(run.stdout, /subscriptions: 1 rows, 1 copied/)
+  for (const table of ['accounts', 'account_identities', 'sessions', 'api_keys']) {
+    t.match(run.stdout, new RegExp(`(^|\\n)${table}: 1 rows, 1 copied, 0 already there; counts and checksums equal\\n`), `${table}: signed-in users stay signed in`)
+  }
   t.match(run.stdout, new RegExp(`Set this and restart the server:\\nDATABASE_URL=${url.replace(/[.?*+]/g, '\\$&')}\\n$`))
   t.match(run.stderr, /progress: \d+\/\d+ rows, 1000 conversations/)
   t.same(hashTree(join(dir, 'pglite')), before, 'the embedded directory is byte for byte as it was')
 
   const again = await runScript('src/cli/move-to-postgres.ts', env, [url]).done
   t.equal(again.code, 0, 'a second run is fine')
-  t.match(again.stdout, /^conversations: 1000 rows, 0 copied, 1000 already there; counts and checksums equal\n/)
+  t.match(again.stdout, /(^|\n)conversations: 1000 rows, 0 copied, 1000 already there; counts and checksums equal\n/)
 
   const embedded = await openPglite(join(dir, 'pglite'))
   t.teardown(() => embedded.close())
