@@ -1,9 +1,10 @@
 import { sql } from 'drizzle-orm'
 import fc from 'fast-check'
 import { SignJWT } from 'jose'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
-import { BACKENDS, openTestDatabase, queryRows } from '../helpers/db.ts'
+import { hashPassword } from '../../src/services/passwords.ts'
+import { BACKENDS, type BackendName, openTestDatabase, queryRows } from '../helpers/db.ts'
 import { startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
 import { FUZZ, fuzzReport } from '../helpers/fuzz.ts'
 
@@ -27,6 +28,19 @@ const ROUTES = [
   ['GET', '/api/usage'],
   ['GET', '/api/council'],
   ['PUT', '/api/admin/users/:userId/tier'],
+  ['GET', '/api/admin/users'],
+  ['POST', '/api/admin/users'],
+  ['PATCH', '/api/admin/users/:userId'],
+  ['GET', '/api/users/profile'],
+  ['PATCH', '/api/users/profile'],
+  ['GET', '/api/keys'],
+  ['POST', '/api/keys'],
+  ['DELETE', '/api/keys/:id'],
+  ['GET', '/api/auth/session'],
+  ['POST', '/api/auth/sign-up'],
+  ['POST', '/api/auth/sign-in'],
+  ['POST', '/api/auth/sign-out'],
+  ['POST', '/api/auth/password'],
   ['GET', '/healthz'],
   ['GET', '/readyz'],
   ['GET', '/'],
@@ -58,6 +72,9 @@ const jsonish: fc.Arbitrary<unknown> = fc.oneof(
   fc.record({ content: fc.oneof(anyText, fc.jsonValue({ maxDepth: 2 })) }),
   fc.record({ title: fc.oneof(anyText, fc.jsonValue({ maxDepth: 2 })) }),
   fc.record({ tier: fc.oneof(anyText, fc.constantFrom('pro', 'free', 'PRO', 'enterprise')) }),
+  fc.record({ email: fc.oneof(anyText, fc.emailAddress()), password: fc.oneof(anyText, fc.constant('a long enough password')) }, { requiredKeys: [] }),
+  fc.record({ name: anyText, display_name: fc.oneof(anyText, fc.constant(null)), preferences: fc.dictionary(anyText, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }) }, { requiredKeys: [] }),
+  fc.record({ disabled: fc.jsonValue({ maxDepth: 1 }), role: anyText, reset_password: fc.jsonValue({ maxDepth: 1 }), claim_from: anyText, current_password: anyText, new_password: anyText, everywhere: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: [] }),
   fc.dictionary(anyText, anyText, { maxKeys: 3 })
 )
 /** A body as sent on the wire: JSON of anything (lone surrogates escaped), deep, broken, or not JSON. */
@@ -69,7 +86,7 @@ const body = fc.oneof(
 )
 
 const queryString = fc.dictionary(
-  fc.constantFrom('limit', 'before', 'starred', 'sort', '__proto__', 'limit[]', ''),
+  fc.constantFrom('limit', 'before', 'after', 'starred', 'sort', '__proto__', 'limit[]', ''),
   fc.oneof(
     anyText.map((text) => encodeURIComponent(text.isWellFormed() ? text : text.toWellFormed())),
     fc.integer().map(String),
@@ -108,13 +125,25 @@ async function token(payload: Record<string, unknown>): Promise<string> {
   return new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(KEY)
 }
 
+type Mode = 'jwt' | 'accounts'
+const ORIGIN = 'http://localhost:80'
+const PASSWORD = 'a long enough password'
+// Routes whose success can end or change the fuzzer's own session (sign-out, a password change, an admin's changes to itself).
+const SESSION_CHANGING = new Set(['/api/auth/sign-out', '/api/auth/password', '/api/admin/users/:userId', '/api/users/profile', '/api/auth/sign-in', '/api/auth/sign-up'])
+
 for (const backend of BACKENDS.filter((name) => name !== 'pgbouncer')) {
-  t.test(`${backend}: generated requests at every route never get a 5xx, always the error shape, and a refusal writes nothing`, async (t) => {
+  for (const mode of ['jwt', 'accounts'] as Mode[]) {
+    t.test(`${backend}, ${mode}: generated requests at every route never get a 5xx, always the error shape, and a refusal writes nothing`, async (t) => {
+      await fuzzRoutes(t, backend, mode)
+    })
+  }
+}
+
+async function fuzzRoutes(t: Test, backend: BackendName, mode: Mode): Promise<void> {
     const database = await openTestDatabase(t, backend)
     const fake = await startFakeLlm(t, wellBehaved)
     const { app } = await buildTestApp(t, database, {
-      AUTH_MODE: 'jwt',
-      AUTH_JWT_SECRET: SECRET,
+      ...(mode === 'jwt' ? { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET } : { AUTH_MODE: 'accounts', SIGNUP: 'open' }),
       ADMIN_TOKEN,
       LLM_BASE_URL: fake.baseUrl,
       COUNCIL_MODELS: 'm/one,m/two',
@@ -122,8 +151,24 @@ for (const backend of BACKENDS.filter((name) => name !== 'pgbouncer')) {
       TITLE_MODEL: 'm/title',
       USAGE_LIMITS: 'free:100000/100000,pro:unlimited,enterprise:unlimited'
     })
-    const valid = `Bearer ${await token({ sub: 'fuzzer' })}`
-    const create = async () => (await app.inject({ method: 'POST', url: '/api/conversations', headers: { authorization: valid } })).json().id as string
+    // The fuzzer's own credentials: a JWT, or (accounts) the admin's session cookie sent from the page's origin.
+    let validHeaders: Record<string, string> = {}
+    let fuzzerId = 'fuzzer'
+    const signIn = async () => {
+      if (mode === 'jwt') {
+        validHeaders = { authorization: `Bearer ${await token({ sub: 'fuzzer' })}` }
+        return
+      }
+      await database.db.execute(sql`update accounts set email = 'fuzzer@example.com', disabled_at = null, must_change_password = false, role = 'admin', password_hash = ${await hashPassword(PASSWORD)} where user_id = ${fuzzerId}`)
+      const res = await app.inject({ method: 'POST', url: '/api/auth/sign-in', headers: { origin: ORIGIN }, payload: { email: 'fuzzer@example.com', password: PASSWORD } })
+      validHeaders = { cookie: `llmc_session=${res.cookies.find((c) => c.name === 'llmc_session')!.value}`, origin: ORIGIN }
+    }
+    if (mode === 'accounts') {
+      const res = await app.inject({ method: 'POST', url: '/api/auth/sign-up', headers: { origin: ORIGIN }, payload: { email: 'fuzzer@example.com', password: PASSWORD } })
+      fuzzerId = res.json().user_id
+    }
+    await signIn()
+    const create = async () => (await app.inject({ method: 'POST', url: '/api/conversations', headers: validHeaders })).json().id as string
     let ownId = await create()
     const state = async () =>
       JSON.stringify(
@@ -131,7 +176,10 @@ for (const backend of BACKENDS.filter((name) => name !== 'pgbouncer')) {
           database.db,
           sql`select (select count(*) from conversations) as c, (select count(*) from messages) as m,
             (select md5(coalesce(string_agg(id::text || title || starred::text || message_count::text, ',' order by id), '')) from conversations) as cs,
-            (select md5(coalesce(string_agg(user_id || tier || daily_used::text || coalesce(daily_limit::text, '-'), ',' order by user_id), '')) from usage) as us`
+            (select md5(coalesce(string_agg(user_id || tier || daily_used::text || coalesce(daily_limit::text, '-'), ',' order by user_id), '')) from usage) as us,
+            (select md5(coalesce(string_agg(user_id || coalesce(email, '-') || role || coalesce(disabled_at::text, '-') || coalesce(password_hash, '-'), ',' order by user_id), '')) from accounts) as ac,
+            (select count(*) from api_keys) as k, (select count(*) from sessions) as se,
+            (select md5(coalesce(string_agg(user_id || coalesce(display_name, '-') || preferences::text, ',' order by user_id), '')) from user_profiles) as pr`
         )
       )
 
@@ -147,17 +195,17 @@ for (const backend of BACKENDS.filter((name) => name !== 'pgbouncer')) {
         extraHeaders,
         async ([method, template], param, query, sent, credential, extra) => {
           cases++
-          const path = template.replace(':id', param === OWN ? ownId : param).replace(':userId', param === OWN ? 'fuzzer' : param)
+          const path = template.replace(':id', param === OWN ? ownId : param).replace(':userId', param === OWN ? fuzzerId : param)
           const search = Object.entries(query).map(([key, value]) => `${encodeURIComponent(key)}=${value}`).join('&')
           const headers: Record<string, string> = { ...extra }
-          if (credential.kind === 'valid') headers.authorization = valid
+          if (credential.kind === 'valid') Object.assign(headers, validHeaders, extra.origin ? { origin: extra.origin } : {})
           else if (credential.kind === 'raw') headers.authorization = credential.header
           else headers.authorization = `Bearer ${await token(credential.payload as Record<string, unknown>)}`
           if (sent) headers['content-type'] = sent.type
           const before = await state()
           const res = await app.inject({ method, url: search ? `${path}?${search}` : path, headers, payload: sent?.text })
           statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
-          if (method === 'DELETE' && res.statusCode === 204 && param === OWN) ownId = await create()
+          if (method === 'DELETE' && res.statusCode === 204 && param === OWN && template.startsWith('/api/conversations')) ownId = await create()
           if (res.statusCode >= 500) throw new Error(`${method} ${path}: ${res.statusCode} ${res.body.slice(0, 300)}`)
           if (res.statusCode >= 400) {
             const error = res.json()
@@ -166,11 +214,12 @@ for (const backend of BACKENDS.filter((name) => name !== 'pgbouncer')) {
             }
             if (res.headers['x-request-id'] !== error.requestId) throw new Error(`${method} ${path}: x-request-id header differs from the body's`)
             if ((await state()) !== before) throw new Error(`${method} ${path}: a ${res.statusCode} changed the database`)
+          } else if (SESSION_CHANGING.has(template)) {
+            await signIn()
           }
         }
       ),
-      { seed: FUZZ.seed, numRuns: FUZZ.runs(1500), endOnFailure: true }
+      { seed: FUZZ.seed, numRuns: FUZZ.runs(mode === 'jwt' ? 1500 : 1000), endOnFailure: true }
     )
-    fuzzReport(t, `${backend} API`, cases, statuses)
-  })
+    fuzzReport(t, `${backend} ${mode} API`, cases, statuses)
 }
