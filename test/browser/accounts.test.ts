@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
+import { sql } from 'drizzle-orm'
 import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
 import { launchBrowser, noBrowser } from '../helpers/browser.ts'
@@ -49,12 +50,21 @@ t.test('accounts in the app: production, on PostgreSQL where there is one', { sk
     USAGE_LIMITS: 'free:5/50,pro:100/3000'
   })
   secrets.add(PASSWORD)
+  // What the server held before accounts: a conversation of the local user.
+  await database.db.execute(sql`insert into conversations (user_id, title) values ('local', 'Notes from before accounts')`)
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
   const browser = await launchBrowser(t)
 
   const first = await newVisitor(browser, t)
-  await t.test('a new visitor signs up (the admin) and asks the council', async (t) => {
+  await t.test('a new visitor signs up (the admin), claims the data from before accounts, and asks the council', async (t) => {
     await signUp(first, base, 'admin@example.com')
+    await first.getByText('Conversations from before accounts').waitFor()
+    await first.getByRole('button', { name: 'Make them mine' }).click()
+    await first.locator('.conversation .title', { hasText: 'Notes from before accounts' }).waitFor()
+    t.equal(await first.getByText('Conversations from before accounts').count(), 0, 'nothing left to claim')
+    await first.getByRole('button', { name: 'New conversation', exact: true }).click()
+    await first.waitForURL(/\/c\/[0-9a-f-]{36}$/)
+    await first.getByText('No messages yet').waitFor()
     const cookie = (await first.context().cookies()).find((c) => c.name === 'llmc_session')!
     t.match(cookie, { httpOnly: true, secure: true, sameSite: 'Lax' }, 'the session cookie, Secure in production')
     const question = first.getByRole('textbox', { name: 'Your question' })
@@ -64,7 +74,23 @@ t.test('accounts in the app: production, on PostgreSQL where there is one', { sk
     await first.locator('.conversation .title').first().waitFor()
     t.ok(await first.getByRole('link', { name: 'Admin' }).isVisible(), 'the admin sees the admin page link')
     await first.screenshot({ path: join(ARTIFACTS, 'accounts-admin-asked.png') })
-    await first.getByRole('button', { name: 'Sign out' }).click()
+
+    await first.getByRole('link', { name: 'Settings' }).click()
+    await first.getByLabel('Display name').fill('Ada Admin')
+    await first.getByRole('button', { name: 'Save' }).click()
+    await first.getByText('Saved.').waitFor()
+    await first.getByLabel('New key name').fill('my script')
+    await first.getByRole('button', { name: 'Create key' }).click()
+    const key = (await first.locator('#new-key').textContent())!
+    secrets.add(key)
+    t.match(key, /^llmc_/, 'the new key is shown once')
+    const res = await fetch(`${base}/api/users/profile`, { headers: { authorization: `Bearer ${key}` } })
+    t.equal((await res.json()).display_name, 'Ada Admin', 'the profile was saved, and the key works')
+    await first.reload()
+    await first.getByRole('cell', { name: 'my script', exact: true }).waitFor()
+    t.equal(await first.locator('#new-key').count(), 0, 'after a reload the key is not shown again')
+    t.equal(await first.getByLabel('Display name').inputValue(), 'Ada Admin')
+    await first.getByRole('button', { name: 'Sign out', exact: true }).click()
     await first.getByRole('heading', { name: 'Sign in' }).waitFor()
     t.equal((await first.context().cookies()).filter((c) => c.name === 'llmc_session').length, 0, 'signed out: no cookie')
   })
