@@ -130,7 +130,7 @@ const MISSING: Record<Config['auth']['mode'], string> = {
 export default fp(
   async (app) => {
     const auth = app.config.auth
-    const { apiKeys, sessions } = app.repos
+    const { accounts, apiKeys, sessions } = app.repos
     await app.register(cookie)
 
     const byMode: Resolve =
@@ -154,6 +154,8 @@ export default fp(
                 const user = await sessions.resolve(sessionHash)
                 if (!user) throw unauthorized('your session has ended: sign in again')
                 checkSameOrigin(request)
+                // Last seen and last active, written at most once a minute.
+                if (user.stale) await Promise.all([sessions.touch(sessionHash), accounts.touch(user.userId)])
                 return { userId: user.userId, method: 'session', role: user.role, sessionHash, mustChangePassword: user.mustChangePassword }
               }
 

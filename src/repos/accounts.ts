@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, notExists, sql } from 'drizzle-orm'
 import { accountIdentities, accounts, apiKeys, conversations, subscriptions, usage, userProfiles } from '../db/schema.ts'
+import { errorCode } from '../db/errors.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import { isoTimestamp } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
@@ -37,6 +38,8 @@ export interface Unclaimed {
   user_id: string
   conversations: number
 }
+
+const UNIQUE_VIOLATION = '23505'
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 
@@ -119,7 +122,7 @@ export class AccountsRepo {
     try {
       return (await this.#timer.time('accounts.setEmail', query)).length === 1
     } catch (error) {
-      if ((error as { code?: string }).code === '23505' || (error as { cause?: { code?: string } }).cause?.code === '23505') return false
+      if (errorCode(error) === UNIQUE_VIOLATION) return false
       throw error
     }
   }

@@ -9,6 +9,8 @@ export interface SessionUser {
   userId: string
   role: Role
   mustChangePassword: boolean
+  /** The session was last seen over a minute ago: time to record activity (`touch`). */
+  stale: boolean
 }
 
 /** How long sign-in is refused for a key that reached its limit, in whole seconds; 0 when it is not. */
@@ -36,10 +38,7 @@ export class SessionsRepo {
     await this.#timer.time('sessions.create', query)
   }
 
-  /**
-   * The account of a live session whose account is not disabled; its `last_seen_at` (and the account's
-   * last activity) written at most once a minute.
-   */
+  /** The account of a live session whose account is not disabled. */
   async resolve(tokenHash: string): Promise<SessionUser | null> {
     const query = this.#db
       .select({ userId: accounts.userId, role: accounts.role, mustChangePassword: accounts.mustChangePassword, stale: sql<boolean>`${sessions.lastSeenAt} < now() - interval '1 minute'` })
@@ -47,12 +46,11 @@ export class SessionsRepo {
       .innerJoin(accounts, eq(accounts.userId, sessions.userId))
       .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, sql`now()`), isNull(accounts.disabledAt)))
     const [row] = await this.#timer.time('sessions.resolve', query)
-    if (!row) return null
-    if (row.stale) {
-      await this.#timer.time('sessions.touch', this.#db.update(sessions).set({ lastSeenAt: sql`now()` }).where(eq(sessions.tokenHash, tokenHash)))
-      await this.#timer.time('accounts.touch', this.#db.update(accounts).set({ lastActiveAt: sql`now()` }).where(eq(accounts.userId, row.userId)))
-    }
-    return { userId: row.userId, role: row.role, mustChangePassword: row.mustChangePassword }
+    return row ?? null
+  }
+
+  async touch(tokenHash: string): Promise<void> {
+    await this.#timer.time('sessions.touch', this.#db.update(sessions).set({ lastSeenAt: sql`now()` }).where(eq(sessions.tokenHash, tokenHash)))
   }
 
   async delete(tokenHash: string): Promise<void> {

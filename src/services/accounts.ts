@@ -61,6 +61,7 @@ export class AccountService {
    * unknown email is checked against a decoy hash). Throttled callers get 429 before any check.
    */
   async signIn(email: string, password: string, address: string): Promise<SignedIn> {
+    if (this.#auth.mode !== 'accounts') throw forbidden('sign-in with a password is off: sign in with single sign-on')
     const normalized = normalizeEmail(email)
     const keys = {
       accountAndAddress: `account+address:${normalized}|${address}`,
@@ -71,7 +72,7 @@ export class AccountService {
     if (wait > 0) {
       throw new HttpError(429, `too many failed sign-ins: try again in ${Math.ceil(wait / 60)} minute(s)`, { headers: { 'retry-after': String(wait) } })
     }
-    const credentials = this.#auth.mode === 'accounts' ? await this.#accounts.credentials(normalized) : null
+    const credentials = await this.#accounts.credentials(normalized)
     const matches = await verifyPassword(password, credentials?.passwordHash ?? null)
     if (!credentials || !matches || credentials.disabled) {
       await this.#sessions.recordFailure(Object.values(keys), SIGN_IN_WINDOW_SECONDS)

@@ -89,6 +89,15 @@ t.test('single sign-on through a real OpenID provider', { skip: noBrowser }, asy
     t.equal((await whoIs(sessionCookie(await callback(again.path, again.stateCookie))!)).user_id, aliceId, 'the same subject signs in to the same account')
   })
 
+  await t.test('no passwords in oidc mode: sign-up and sign-in say to use single sign-on', async (t) => {
+    for (const url of ['/api/auth/sign-up', '/api/auth/sign-in']) {
+      const res = await app.inject({ method: 'POST', url, payload: { email: 'alice@example.com', password: 'a long enough password' } })
+      t.equal(res.statusCode, 403, url)
+      t.match(res.json().message, /single sign-on/)
+    }
+    t.match((await app.inject({ url: '/api/auth/session' })).json(), { mode: 'oidc', password_sign_in: false, single_sign_on: true, user: null })
+  })
+
   await t.test('state and PKCE: forged, cookieless, replayed and swapped callbacks sign nobody in', async (t) => {
     const login = await loginAs('alice')
     const forged = login.path.replace(/state=[^&]+/, 'state=forged-state')
