@@ -72,12 +72,14 @@ export function signInView(session, { error, onSignedIn }) {
 }
 
 /** Asked before anything else when an admin set a temporary password. */
-export function passwordChangeView(onChanged, { note, heading = 'h2' } = {}) {
+export function passwordChangeView(onChanged, { note, heading = 'h2', email } = {}) {
   const line = errorLine()
   return h('section', { className: 'password-change' },
     h(heading, {}, 'Change your password'),
     note ? h('p', { className: 'note' }, note) : null,
     submitting(h('form', {},
+      // For password managers: which account the new password belongs to.
+      h('input', { type: 'email', name: 'username', autocomplete: 'username', value: email ?? '', hidden: true, readonly: true }),
       field('Current password', { name: 'current', type: 'password', required: true, autocomplete: 'current-password' }),
       field('New password', { name: 'next', type: 'password', required: true, minLength: PASSWORD_MIN_LENGTH, autocomplete: 'new-password' }),
       h('button', { type: 'submit', className: 'primary' }, 'Change password')), line,
@@ -144,7 +146,7 @@ export async function settingsView(session, { onSignedOut }) {
     h('p', { className: 'note' }, 'Signed in as ', h('strong', {}, session.user.email ?? session.user.user_id),
       session.user.role === 'admin' ? ' (admin)' : ''),
     profileForm, line,
-    session.password_sign_in && session.user.method === 'session' ? passwordChangeView(() => (saved.textContent = 'Password changed; your other sessions were signed out.'), { note: 'Changing it signs out your other sessions.', heading: 'h3' }) : null,
+    session.password_sign_in && session.user.method === 'session' ? passwordChangeView(() => (saved.textContent = 'Password changed; your other sessions were signed out.'), { note: 'Changing it signs out your other sessions.', heading: 'h3', email: session.user.email }) : null,
     session.mode !== 'none' ? await keysSection() : null,
     accountMode ? h('section', { className: 'settings-block' }, h('h3', {}, 'Sessions'),
       h('button', { type: 'button', onclick: async () => { await api.signOut(true); onSignedOut() } }, 'Sign out everywhere')) : null)

@@ -442,7 +442,7 @@ async function start() {
   }
   if (user?.must_change_password) {
     document.body.classList.add('signed-out')
-    $('#main').replaceChildren(passwordChangeView(start, { note: 'An admin gave you a temporary password: choose your own to go on.' }))
+    $('#main').replaceChildren(passwordChangeView(start, { note: 'An admin gave you a temporary password: choose your own to go on.', email: user.email }))
     return
   }
   document.body.classList.remove('signed-out')
