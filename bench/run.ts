@@ -18,6 +18,7 @@ import * as schema from '../src/db/schema.ts'
 import type { Db } from '../src/db/types.ts'
 import { ConversationsRepo } from '../src/repos/conversations.ts'
 import { TransferRepo } from '../src/repos/transfer.ts'
+import { hashPassword } from '../src/services/passwords.ts'
 import { UsageRepo } from '../src/repos/usage.ts'
 import { parseUsageLimits } from '../src/config.ts'
 import { conversationFile, generateDataDir } from '../test/helpers/generate.ts'
@@ -239,6 +240,8 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
     USAGE_LIMITS: 'free:unlimited', LLM_BASE_URL: llmUrl, COUNCIL_MODELS: 'b/one,b/two,b/three,b/four', CHAIRMAN_MODEL: 'b/chair', TITLE_MODEL: 'b/title',
     ...(kind === 'postgres' ? { DATABASE_URL: url } : { PGLITE_DIR: dir })
   })
+  // A personal API key of the same user (keys work in every mode but none): the cost of looking one up.
+  const keyHeaders = { authorization: `Bearer ${(await (await fetch(`${base}/api/keys`, { method: 'POST', headers: { ...HEADERS, 'content-type': 'application/json' }, body: '{"name":"bench"}' })).json()).key}` }
   const councilIds: string[] = []
   for (let i = 0; i < 200; i++) {
     const res = await fetch(`${base}/api/conversations`, { method: 'POST', headers: HEADERS })
@@ -266,6 +269,9 @@ async function benchBackend(kind: 'postgres' | 'pglite', llmUrl: string) {
         least: least ? (seconds) => withCpu(least.child.pid, () => http({ url: `${least.base}${helperPath}`, connections: c, seconds })) : undefined
       })
     results[`list 50 conversations@${c}`] = await read('/api/conversations?limit=50', listSql, '/list')
+    results[`list 50 conversations, signed in with an API key@${c}`] = [{
+      app: await http({ url: `${base}/api/conversations?limit=50`, connections: c, seconds: SECONDS, headers: keyHeaders })
+    }]
     results[`get a 40-message conversation@${c}`] = await read(`/api/conversations/${getId}`, getSql, '/get')
     results[`create a conversation@${c}`] = [{
       app: await http({ url: `${base}/api/conversations`, method: 'POST', connections: c, seconds: SECONDS, headers: HEADERS })
@@ -336,6 +342,15 @@ async function main() {
 
   log('import and file-based listing')
   const listP50 = (bench: typeof pg) => median(bench.results['list 50 conversations@1']!.map((r) => r.app.p50))
+  // What signing in costs: an API key looked up on every request, against the proxy header (no lookup);
+  // and hashing a password (scrypt), which every sign-up, sign-in and password change does once.
+  const keyCost = (bench: typeof pg, c: number) =>
+    f(bench.results[`list 50 conversations, signed in with an API key@${c}`]![0]!.app.mean / medianOf(bench.results[`list 50 conversations@${c}`]!, (r) => r.app.mean), 2)
+  const hashing = await inProcess(() => hashPassword('a long enough password'), 1, SECONDS)
+  const authLines = [
+    `Signing in: listing with an API key ÷ with the proxy header (mean time): PostgreSQL ${keyCost(pg, 1)} at 1 connection, ${keyCost(pg, 32)} at 32;`,
+    `PGlite ${keyCost(lite, 1)} and ${keyCost(lite, 32)}. Hashing a password (scrypt, N=2^15): p50 ${f(hashing.p50, 0)} ms.`
+  ]
   const other = await importAndFiles(listP50(pg), listP50(lite))
   const report = [
     `# Benchmark (${new Date().toISOString().slice(0, 10)}, ${SECONDS} s per run, Node ${process.version})`,
@@ -357,6 +372,8 @@ async function main() {
     ...scale,
     '',
     ...other,
+    '',
+    ...authLines,
     '',
     `Peak RSS of the server: PostgreSQL ${f(pg.serverRss, 0)} MB, PGlite ${f(lite.serverRss, 0)} MB.`,
     ...(notes.length ? ['', 'Notes:', ...notes.map((n) => `- ${n}`)] : []),

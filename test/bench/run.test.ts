@@ -24,7 +24,7 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
   t.equal(run.stdout.trim(), report.trim(), 'the report printed is the report written')
 
   const rows = report.split('\n').filter((line) => /^\| (PostgreSQL|PGlite) \| /.test(line))
-  const scenarios = ['list 50 conversations', 'get a 40-message conversation', 'create a conversation', 'full council message (zero-delay models)']
+  const scenarios = ['list 50 conversations', 'list 50 conversations, signed in with an API key', 'get a 40-message conversation', 'create a conversation', 'full council message (zero-delay models)']
   for (const backend of ['PostgreSQL', 'PGlite']) {
     for (const conns of ['1', '32']) {
       for (const scenario of scenarios) {
@@ -55,6 +55,7 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
   t.match(report, /\| ratio \(import ÷ plain, throughput\) \| [\d.]+ \|/)
   t.match(report, /with a 32 MB heap \(`--max-old-space-size=32`\): exit 0, peak RSS \d+ MB/)
   t.match(report, /Listing 10,000 conversations the file-based way .* \(\d+ × faster\)/)
+  t.match(report, /Signing in: listing with an API key ÷ with the proxy header \(mean time\): PostgreSQL [\d.]+ at 1 connection, [\d.]+ at 32;\nPGlite [\d.]+ and [\d.]+\. Hashing a password \(scrypt, N=2\^15\): p50 \d+ ms\./)
   t.notMatch(report, /Notes:/, 'no scenario had errors')
 
   const admin = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} })

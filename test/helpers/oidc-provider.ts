@@ -1,7 +1,16 @@
 import { type AddressInfo } from 'node:net'
 import { createServer } from 'node:http'
-import Provider from 'oidc-provider'
 import type { Test } from 'tap'
+
+// oidc-provider announces its development-only settings (in-memory storage, its own keys, the dev login
+// form) and, on Node 20, that it prefers 22: all expected in a test provider, so kept out of the output.
+for (const method of ['info', 'warn'] as const) {
+  const original = console[method]
+  console[method] = (...args: unknown[]) => {
+    if (typeof args[0] !== 'string' || !args[0].startsWith('oidc-provider ')) original(...args)
+  }
+}
+const { default: Provider } = await import('oidc-provider')
 
 export interface TestUser {
   /** What the provider's login form takes as the login; also the `sub`. */
