@@ -20,10 +20,9 @@ function userRow(user, { tiers, me, onChanged, onNotice }) {
     h('td', {}, count(user.usage.daily_used, user.usage.daily_limit)),
     h('td', {}, count(user.usage.monthly_used, user.usage.monthly_limit)),
     h('td', {}, user.last_active_at ? new Date(user.last_active_at).toLocaleString() : '—'),
-    h('td', { className: 'row-actions' }, user.role === null ? h('span', { className: 'note' }, 'no account') : [
+    h('td', {}, user.role === null ? h('span', { className: 'note' }, 'no account') : h('div', { className: 'row-actions' },
       self ? null : h('button', { type: 'button', onclick: () => update({ disabled: !user.disabled }) }, user.disabled ? 'Enable' : 'Disable'),
-      h('button', { type: 'button', onclick: () => confirm(`Give ${user.email} a temporary password? Their sessions end.`) && update({ reset_password: true }) }, 'Reset password')
-    ]))
+      h('button', { type: 'button', onclick: () => confirm(`Give ${user.email} a temporary password? Their sessions end.`) && update({ reset_password: true }) }, 'Reset password'))))
 }
 
 export async function adminView(session) {

@@ -28,10 +28,18 @@ const viewColumns = {
 export class ApiKeysRepo {
   #db: Db
   #timer: QueryTimer
+  #resolve
 
   constructor(db: Db, timer: QueryTimer = UNTIMED) {
     this.#db = db
     this.#timer = timer
+    // On every request made with a key: a prepared statement.
+    this.#resolve = db
+      .select({ id: apiKeys.id, userId: apiKeys.userId, role: accounts.role, stale: sql<boolean>`${apiKeys.lastUsedAt} is null or ${apiKeys.lastUsedAt} < now() - interval '1 minute'` })
+      .from(apiKeys)
+      .leftJoin(accounts, eq(accounts.userId, apiKeys.userId))
+      .where(and(eq(apiKeys.keyHash, sql.placeholder('keyHash')), isNull(accounts.disabledAt)))
+      .prepare('api_key_resolve')
   }
 
   /** A new key's row; null when the owner already has MAX_KEYS_PER_USER (checked under a per-owner lock). */
@@ -62,12 +70,7 @@ export class ApiKeysRepo {
    * most once a minute. Role is the owner's account role (null: the owner has no account).
    */
   async resolve(keyHash: string): Promise<{ userId: string; role: 'admin' | 'user' | null } | null> {
-    const query = this.#db
-      .select({ id: apiKeys.id, userId: apiKeys.userId, role: accounts.role, stale: sql<boolean>`${apiKeys.lastUsedAt} is null or ${apiKeys.lastUsedAt} < now() - interval '1 minute'` })
-      .from(apiKeys)
-      .leftJoin(accounts, eq(accounts.userId, apiKeys.userId))
-      .where(and(eq(apiKeys.keyHash, keyHash), isNull(accounts.disabledAt)))
-    const [row] = await this.#timer.time('apiKeys.resolve', query)
+    const [row] = await this.#timer.time('apiKeys.resolve', this.#resolve.execute({ keyHash }))
     if (!row) return null
     if (row.stale) await this.#timer.time('apiKeys.touch', this.#db.update(apiKeys).set({ lastUsedAt: sql`now()` }).where(eq(apiKeys.id, row.id)))
     return { userId: row.userId, role: row.role }

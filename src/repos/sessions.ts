@@ -23,10 +23,17 @@ const OIDC_LOGIN_TTL = sql`interval '10 minutes'`
 export class SessionsRepo {
   #db: Db
   #timer: QueryTimer
+  #resolve
 
   constructor(db: Db, timer: QueryTimer = UNTIMED) {
     this.#db = db
     this.#timer = timer
+    this.#resolve = db
+      .select({ userId: accounts.userId, role: accounts.role, mustChangePassword: accounts.mustChangePassword, stale: sql<boolean>`${sessions.lastSeenAt} < now() - interval '1 minute'` })
+      .from(sessions)
+      .innerJoin(accounts, eq(accounts.userId, sessions.userId))
+      .where(and(eq(sessions.tokenHash, sql.placeholder('tokenHash')), gt(sessions.expiresAt, sql`now()`), isNull(accounts.disabledAt)))
+      .prepare('session_resolve')
   }
 
   /** A new session (and this account's expired ones dropped). */
@@ -38,14 +45,9 @@ export class SessionsRepo {
     await this.#timer.time('sessions.create', query)
   }
 
-  /** The account of a live session whose account is not disabled. */
+  /** The account of a live session whose account is not disabled (on every request: a prepared statement). */
   async resolve(tokenHash: string): Promise<SessionUser | null> {
-    const query = this.#db
-      .select({ userId: accounts.userId, role: accounts.role, mustChangePassword: accounts.mustChangePassword, stale: sql<boolean>`${sessions.lastSeenAt} < now() - interval '1 minute'` })
-      .from(sessions)
-      .innerJoin(accounts, eq(accounts.userId, sessions.userId))
-      .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, sql`now()`), isNull(accounts.disabledAt)))
-    const [row] = await this.#timer.time('sessions.resolve', query)
+    const [row] = await this.#timer.time('sessions.resolve', this.#resolve.execute({ tokenHash }))
     return row ?? null
   }
 

@@ -102,6 +102,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
+      // Another site cannot sign the user out either (logout CSRF).
+      checkSameOrigin(request, { required: false })
       const caller = await app.identify(request).catch(() => null)
       if (caller?.sessionHash) {
         if (request.body?.everywhere) await app.repos.sessions.deleteForUser(caller.userId)

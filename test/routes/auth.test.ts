@@ -155,6 +155,9 @@ await eachBackend(t, async (t, backend) => {
     t.equal(read.statusCode, 200, 'reads are not writes (and CORS keeps their answers from other origins)')
     const login = await app.inject({ method: 'POST', url: '/api/auth/sign-in', headers: { origin: 'https://evil.example' }, payload: { email: 'user@example.com', password: PASSWORD } })
     t.equal(login.statusCode, 403, 'sign-in from another site (login CSRF)')
+    const logout = await app.inject({ method: 'POST', url: '/api/auth/sign-out', headers: { cookie: `llmc_session=${userCookie}`, origin: 'https://evil.example' } })
+    t.equal(logout.statusCode, 403, 'sign-out from another site (logout CSRF)')
+    t.equal((await c.as(userCookie, { url: '/api/conversations' })).statusCode, 200, 'the session goes on')
   })
 
   await t.test('API keys: shown once, hashed at rest, work as Bearer, count against the owner, revoked at once', async (t) => {
