@@ -7,3 +7,6 @@ export const isoTimestamp = (column: SQLWrapper) =>
 /** Today and the first of this month in UTC, by the database's clock, whatever the session's time zone. */
 export const utcToday = sql<string>`(now() at time zone 'utc')::date`
 export const utcMonthStart = sql<string>`date_trunc('month', now() at time zone 'utc')::date`
+
+/** Whether a "last seen" time is unset or over a minute old: activity is written at most once a minute, so a busy user costs no write per request. */
+export const olderThanAMinute = (column: SQLWrapper) => sql<boolean>`(${column} is null or ${column} < now() - interval '1 minute')`

@@ -2,7 +2,7 @@ import { and, asc, eq, gt, notExists, sql } from 'drizzle-orm'
 import { accountIdentities, accounts, apiKeys, conversations, subscriptions, usage, userProfiles } from '../db/schema.ts'
 import { errorCode } from '../db/errors.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
-import { isoTimestamp } from '../db/sql.ts'
+import { isoTimestamp, olderThanAMinute } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
 
 export type Role = 'admin' | 'user'
@@ -129,8 +129,8 @@ export class AccountsRepo {
 
   /** Records activity at most once a minute per account, so a busy user costs no write per request. */
   async touch(userId: string): Promise<void> {
-    const stale = sql`(${accounts.lastActiveAt} is null or ${accounts.lastActiveAt} < now() - interval '1 minute')`
-    await this.#timer.time('accounts.touch', this.#db.update(accounts).set({ lastActiveAt: sql`now()` }).where(and(eq(accounts.userId, userId), stale)))
+    const query = this.#db.update(accounts).set({ lastActiveAt: sql`now()` }).where(and(eq(accounts.userId, userId), olderThanAMinute(accounts.lastActiveAt)))
+    await this.#timer.time('accounts.touch', query)
   }
 
   async identityOwner(issuer: string, subject: string): Promise<string | null> {

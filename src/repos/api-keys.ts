@@ -1,7 +1,7 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm'
 import { accounts, apiKeys } from '../db/schema.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
-import { isoTimestamp } from '../db/sql.ts'
+import { isoTimestamp, olderThanAMinute } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
 
 /** A key as its owner sees it: never the key itself. */
@@ -35,7 +35,7 @@ export class ApiKeysRepo {
     this.#timer = timer
     // On every request made with a key: a prepared statement.
     this.#resolve = db
-      .select({ id: apiKeys.id, userId: apiKeys.userId, role: accounts.role, stale: sql<boolean>`${apiKeys.lastUsedAt} is null or ${apiKeys.lastUsedAt} < now() - interval '1 minute'` })
+      .select({ id: apiKeys.id, userId: apiKeys.userId, role: accounts.role, stale: olderThanAMinute(apiKeys.lastUsedAt) })
       .from(apiKeys)
       .leftJoin(accounts, eq(accounts.userId, apiKeys.userId))
       .where(and(eq(apiKeys.keyHash, sql.placeholder('keyHash')), isNull(accounts.disabledAt)))

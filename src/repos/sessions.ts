@@ -1,6 +1,7 @@
 import { and, eq, gt, inArray, isNull, lt, ne, sql } from 'drizzle-orm'
 import { accounts, oidcLogins, sessions, signInFailures } from '../db/schema.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
+import { olderThanAMinute } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
 import type { Role } from './accounts.ts'
 
@@ -29,7 +30,7 @@ export class SessionsRepo {
     this.#db = db
     this.#timer = timer
     this.#resolve = db
-      .select({ userId: accounts.userId, role: accounts.role, mustChangePassword: accounts.mustChangePassword, stale: sql<boolean>`${sessions.lastSeenAt} < now() - interval '1 minute'` })
+      .select({ userId: accounts.userId, role: accounts.role, mustChangePassword: accounts.mustChangePassword, stale: olderThanAMinute(sessions.lastSeenAt) })
       .from(sessions)
       .innerJoin(accounts, eq(accounts.userId, sessions.userId))
       .where(and(eq(sessions.tokenHash, sql.placeholder('tokenHash')), gt(sessions.expiresAt, sql`now()`), isNull(accounts.disabledAt)))
