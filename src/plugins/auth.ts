@@ -119,12 +119,10 @@ function checked(userId: unknown, method: AuthMethod, role: Role | null = null):
   return { userId, method, role }
 }
 
-const MISSING: Record<Config['auth']['mode'], string> = {
-  none: '',
-  jwt: 'missing bearer token',
-  header: 'missing credentials',
-  accounts: 'sign in first',
-  oidc: 'sign in first'
+/** What a request without credentials is told, by mode. */
+function missingCredentials(auth: Config['auth']): string {
+  if (auth.mode === 'header') return `missing ${auth.header} header`
+  return auth.mode === 'jwt' ? 'missing bearer token' : 'sign in first'
 }
 
 export default fp(
@@ -169,7 +167,7 @@ export default fp(
         return checked(owner.userId, 'key', owner.role)
       })
     }
-    const missing = auth.mode === 'header' ? `missing ${auth.header} header` : MISSING[auth.mode]
+    const missing = missingCredentials(auth)
     const accept = (request: FastifyRequest, caller: Caller | null): Error | undefined => {
       if (!caller) return unauthorized(missing)
       if (caller.mustChangePassword) {

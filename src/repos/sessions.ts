@@ -14,9 +14,6 @@ export interface SessionUser {
   stale: boolean
 }
 
-/** How long sign-in is refused for a key that reached its limit, in whole seconds; 0 when it is not. */
-export type Throttled = number
-
 // An OIDC login must come back from the provider within this long.
 const OIDC_LOGIN_TTL = sql`interval '10 minutes'`
 
@@ -69,8 +66,8 @@ export class SessionsRepo {
     return (await this.#timer.time('sessions.deleteForUser', query)).length
   }
 
-  /** The longest wait, in seconds, among `keys` that reached `limit` failures in their current window. */
-  async throttled(limits: { key: string; limit: number }[]): Promise<Throttled> {
+  /** The longest wait, in whole seconds, among `keys` that reached `limit` failures in their current window; 0 when none has. */
+  async throttled(limits: { key: string; limit: number }[]): Promise<number> {
     const query = this.#db
       .select({ key: signInFailures.key, failures: signInFailures.failures, wait: sql<number>`ceil(extract(epoch from ${signInFailures.windowEndsAt} - now()))::int` })
       .from(signInFailures)
