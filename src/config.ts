@@ -19,6 +19,23 @@ export const DEMO_CHAIRMAN = 'demo/chair'
 export const DEMO_TITLE_MODEL = 'demo/titles'
 const JWT_SECRET_MIN_BYTES = 32
 const DEFAULT_USAGE_LIMITS = 'free:10/100,pro:100/3000,enterprise:unlimited'
+// History shown to the models, in characters: about 12k tokens, so that with a long question, four
+// answers, their reviews and room for the reply a council still fits a 32k-token model.
+const DEFAULT_CONTEXT_CHARS = 48_000
+export const DEFAULT_PRESET = 'default'
+/** The most models one council may have (each is asked twice per question). */
+export const MAX_COUNCIL_MODELS = 8
+const MODEL_NAME = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\s,]+$' })
+const PresetSchema = Type.Object(
+  {
+    models: Type.Array(MODEL_NAME, { minItems: 1, maxItems: MAX_COUNCIL_MODELS, uniqueItems: true }),
+    chairman: MODEL_NAME,
+    system_prompt: Type.Optional(Type.String({ minLength: 1, maxLength: 20_000 })),
+    stage2: Type.Optional(Type.Boolean()),
+    description: Type.Optional(Type.String({ maxLength: 500 }))
+  },
+  { additionalProperties: false }
+)
 
 const Int = (min: number, def: number) => Type.Integer({ minimum: min, default: def })
 const Bool = (def: boolean) => Type.Boolean({ default: def })
@@ -66,6 +83,11 @@ const EnvSchema = Type.Object({
   CHAIRMAN_MODEL: Type.Optional(Type.String()),
   TITLE_MODEL: Type.Optional(Type.String()),
   LLM_TIMEOUT_MS: Int(1, 120000),
+  COUNCIL_PRESETS: Type.Optional(Type.String()),
+  ALLOWED_MODELS: Type.Optional(Type.String()),
+  COUNCIL_CONTEXT_CHARS: Int(0, DEFAULT_CONTEXT_CHARS),
+  COUNCIL_MIN_ANSWERS: Int(1, 1),
+  COUNCIL_EXCLUDE_SELF_VOTES: Bool(true),
   USAGE_LIMITS: Type.Optional(Type.String()),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
@@ -77,6 +99,18 @@ type Env = Static<typeof EnvSchema>
 export interface TierLimits {
   daily: number | null
   monthly: number | null
+  /** The most a month's model calls may cost (as the provider reports cost); null: no budget. */
+  monthlyCost: number | null
+}
+
+/** A named council: its models, chairman, optional system prompt, and whether its members rank each other. */
+export interface Preset {
+  name: string
+  models: string[]
+  chairman: string
+  systemPrompt: string | null
+  stage2: boolean
+  description: string | null
 }
 
 export type DatabaseConfig =
@@ -118,6 +152,13 @@ export interface Config {
     chairmanModel: string
     titleModel: string
     timeoutMs: number
+    /** By name; `default` is COUNCIL_MODELS and CHAIRMAN_MODEL unless COUNCIL_PRESETS defines it. */
+    presets: Map<string, Preset>
+    /** What users may pick: ALLOWED_MODELS plus every preset's models and chairman. */
+    allowedModels: string[]
+    contextChars: number
+    minAnswers: number
+    excludeSelfVotes: boolean
   }
   /** Each tier's limits; all unlimited with AUTH_MODE=none unless USAGE_LIMITS is set. */
   usageLimits: Map<string, TierLimits>
@@ -302,16 +343,59 @@ function llmConfig(env: Env, production: boolean): Config['llm'] {
   }
   const provider = env.LLM_PROVIDER ?? (!apiKey && hosted && !production ? 'demo' : 'openai')
   const demo = provider === 'demo'
-  const councilModels = splitList(env.COUNCIL_MODELS)
+  const listed = splitList(env.COUNCIL_MODELS)
+  const councilModels = listed.length > 0 ? listed : demo ? DEMO_COUNCIL : DEFAULT_COUNCIL_MODELS
+  const chairmanModel = env.CHAIRMAN_MODEL?.trim() || (demo ? DEMO_CHAIRMAN : DEFAULT_CHAIRMAN_MODEL)
+  const presets = parsePresets(env.COUNCIL_PRESETS, { name: DEFAULT_PRESET, models: councilModels, chairman: chairmanModel, systemPrompt: null, stage2: true, description: null })
+  const allowed = new Set(splitList(env.ALLOWED_MODELS))
+  for (const preset of presets.values()) for (const model of [...preset.models, preset.chairman]) allowed.add(model)
+  for (const preset of presets.values()) {
+    if (preset.models.length < env.COUNCIL_MIN_ANSWERS) {
+      throw new ConfigError(`COUNCIL_MIN_ANSWERS (${env.COUNCIL_MIN_ANSWERS}) is more than preset "${preset.name}" has models (${preset.models.length})`)
+    }
+  }
   return {
     provider,
     baseUrl,
     apiKey,
-    councilModels: councilModels.length > 0 ? councilModels : demo ? DEMO_COUNCIL : DEFAULT_COUNCIL_MODELS,
-    chairmanModel: env.CHAIRMAN_MODEL?.trim() || (demo ? DEMO_CHAIRMAN : DEFAULT_CHAIRMAN_MODEL),
+    councilModels: presets.get(DEFAULT_PRESET)!.models,
+    chairmanModel: presets.get(DEFAULT_PRESET)!.chairman,
     titleModel: env.TITLE_MODEL?.trim() || (demo ? DEMO_TITLE_MODEL : DEFAULT_TITLE_MODEL),
-    timeoutMs: env.LLM_TIMEOUT_MS
+    timeoutMs: env.LLM_TIMEOUT_MS,
+    presets,
+    allowedModels: [...allowed],
+    contextChars: env.COUNCIL_CONTEXT_CHARS,
+    minAnswers: env.COUNCIL_MIN_ANSWERS,
+    excludeSelfVotes: env.COUNCIL_EXCLUDE_SELF_VOTES
   }
+}
+
+/** COUNCIL_PRESETS: a JSON object of named presets; `fallback` is the default one unless it names its own. */
+function parsePresets(value: string | undefined, fallback: Preset): Map<string, Preset> {
+  const presets = new Map<string, Preset>([[fallback.name, fallback]])
+  if (value === undefined) return presets
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(value)
+  } catch {
+    throw new ConfigError('COUNCIL_PRESETS is malformed: expected a JSON object such as {"fast":{"models":["a/b","c/d"],"chairman":"a/b"}}')
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError('COUNCIL_PRESETS is malformed: expected a JSON object of presets by name')
+  for (const [name, preset] of Object.entries(parsed)) {
+    if (!/^[a-z0-9_-]{1,64}$/i.test(name)) throw new ConfigError(`COUNCIL_PRESETS: the name "${name}" is malformed: 1-64 letters, digits, _ or -`)
+    const [error] = Value.Errors(PresetSchema, preset)
+    if (error) throw new ConfigError(`COUNCIL_PRESETS: preset "${name}"${error.path} ${error.message}`)
+    const checked = preset as Static<typeof PresetSchema>
+    presets.set(name, {
+      name,
+      models: checked.models,
+      chairman: checked.chairman,
+      systemPrompt: checked.system_prompt ?? null,
+      stage2: checked.stage2 ?? true,
+      description: checked.description ?? null
+    })
+  }
+  return presets
 }
 
 /**
@@ -321,24 +405,27 @@ function llmConfig(env: Env, production: boolean): Config['llm'] {
 function usageLimits(env: Env, auth: Config['auth']): Map<string, TierLimits> {
   const limits = parseUsageLimits(env.USAGE_LIMITS ?? DEFAULT_USAGE_LIMITS)
   if (auth.mode === 'none' && env.USAGE_LIMITS === undefined) {
-    for (const tier of limits.keys()) limits.set(tier, { daily: null, monthly: null })
+    for (const [tier, tierLimits] of limits) limits.set(tier, { ...tierLimits, daily: null, monthly: null })
   }
   return limits
 }
 
-/** `free:10/100,pro:100/3000,enterprise:unlimited`; each side of `/` may also be `unlimited`. */
+/**
+ * `free:10/100,pro:100/3000/$20,enterprise:unlimited`; each side of `/` may also be `unlimited`, and an
+ * optional `/$amount` is the tier's monthly cost budget.
+ */
 export function parseUsageLimits(value: string): Map<string, TierLimits> {
   const limits = new Map<string, TierLimits>()
   for (const entry of splitList(value)) {
-    const match = /^([a-z0-9_-]{1,64}):(?:(unlimited)|(\d+|unlimited)\/(\d+|unlimited))$/i.exec(entry)
+    const match = /^([a-z0-9_-]{1,64}):(?:(unlimited)|(\d+|unlimited)\/(\d+|unlimited))(?:\/\$(\d{1,9}(?:\.\d{1,6})?))?$/i.exec(entry)
     if (!match) {
       throw new ConfigError(
-        `USAGE_LIMITS entry "${entry}" is malformed: expected tier:daily/monthly or tier:unlimited`
+        `USAGE_LIMITS entry "${entry}" is malformed: expected tier:daily/monthly or tier:unlimited, optionally followed by /$budget`
       )
     }
-    const [, tier, all, daily, monthly] = match
+    const [, tier, all, daily, monthly, budget] = match
     const count = (part: string | undefined) => (all || part === 'unlimited' ? null : Number(part))
-    limits.set(tier!.toLowerCase(), { daily: count(daily), monthly: count(monthly) })
+    limits.set(tier!.toLowerCase(), { daily: count(daily), monthly: count(monthly), monthlyCost: budget === undefined ? null : Number(budget) })
   }
   if (!limits.has(DEFAULT_TIER)) throw new ConfigError(`USAGE_LIMITS must define the ${DEFAULT_TIER} tier (new users start on it)`)
   return limits

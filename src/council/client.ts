@@ -3,9 +3,32 @@ export interface ChatMessage {
   content: string
 }
 
+/** What a provider reported one call used; each field null when it did not say. */
+export interface TokenUsage {
+  prompt_tokens: number | null
+  completion_tokens: number | null
+  cost: number | null
+}
+
+export interface Completion {
+  text: string
+  /** null when the response carried no usage at all. */
+  usage: TokenUsage | null
+}
+
 /** Asks one model; every provider (the real API, the offline demo, a test's fake) is one of these. */
 export interface LlmClient {
-  complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string>
+  complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<Completion>
+}
+
+const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null)
+
+/** The `usage` object of a chat completion: token counts, and `cost` where the provider reports it (OpenRouter does). */
+export function readUsage(usage: unknown): TokenUsage | null {
+  if (!usage || typeof usage !== 'object') return null
+  const { prompt_tokens, completion_tokens, cost } = usage as Record<string, unknown>
+  const read = { prompt_tokens: count(prompt_tokens), completion_tokens: count(completion_tokens), cost: count(cost) }
+  return Object.values(read).every((value) => value === null) ? null : read
 }
 
 /** A model call that failed, with the API's status (null when no response came) and its message. */
@@ -65,7 +88,7 @@ export class OpenAiClient implements LlmClient {
     this.#timeoutMs = options.timeoutMs
   }
 
-  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
+  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<Completion> {
     try {
       return await this.#complete(model, messages, signal)
     } catch (error) {
@@ -75,7 +98,7 @@ export class OpenAiClient implements LlmClient {
     }
   }
 
-  async #complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
+  async #complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<Completion> {
     const timeout = AbortSignal.timeout(this.#timeoutMs)
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
     if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`
@@ -101,10 +124,12 @@ export class OpenAiClient implements LlmClient {
     }
     if (!response.ok) throw new LlmError(response.status, apiErrorMessage(response.status, text))
     let content: unknown
+    let usage: TokenUsage | null
     try {
-      const body = JSON.parse(text) as { choices?: { message?: { content?: unknown } }[]; error?: unknown }
+      const body = JSON.parse(text) as { choices?: { message?: { content?: unknown } }[]; error?: unknown; usage?: unknown }
       if (body.error) throw new LlmError(response.status, apiErrorMessage(response.status, text))
       content = body.choices?.[0]?.message?.content
+      usage = readUsage(body.usage)
     } catch (error) {
       if (error instanceof LlmError) throw error
       throw new LlmError(response.status, 'response was not JSON')
@@ -112,6 +137,6 @@ export class OpenAiClient implements LlmClient {
     if (typeof content !== 'string' || content.trim() === '') {
       throw new LlmError(response.status, 'response held no message content')
     }
-    return content
+    return { text: content, usage }
   }
 }

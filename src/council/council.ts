@@ -1,7 +1,21 @@
-import type { AggregateRanking, AssistantMetadata, ModelError, Stage1Result, Stage2Result, Stage3Result } from './types.ts'
-import { type LlmClient, LlmError } from './client.ts'
-import { chairmanPrompt, rankingPrompt, responseLabel, titlePrompt } from './prompts.ts'
-import { aggregateRankings, parseRanking } from './ranking.ts'
+import type {
+  AggregateRanking,
+  AnswerStatus,
+  AssistantMetadata,
+  AssistantStages,
+  CallUsage,
+  CouncilRecord,
+  ContextRecord,
+  ModelError,
+  Stage1Result,
+  Stage2Result,
+  Stage3Result
+} from './types.ts'
+import { type ChatMessage, type Completion, type LlmClient, LlmError } from './client.ts'
+import type { Context } from './context.ts'
+import { PROMPTS_VERSION, chairmanPrompt, rankingPrompt, responseLabel, titlePrompt } from './prompts.ts'
+import { type ReviewerRanking, aggregateRankings, bordaCount, kendallW, parseRanking, relabel, shuffledOrder } from './ranking.ts'
+import { totals } from './usage.ts'
 
 export type CouncilEvent =
   | { type: 'stage1_start' }
@@ -10,108 +24,233 @@ export type CouncilEvent =
   | {
       type: 'stage2_complete'
       data: Stage2Result[]
-      metadata: { label_to_model: Record<string, string>; aggregate_rankings: AggregateRanking[] }
+      metadata: Pick<AssistantMetadata, 'label_to_model' | 'aggregate_rankings' | 'aggregate_borda' | 'agreement'>
     }
   | { type: 'stage3_start' }
   | { type: 'stage3_complete'; data: Stage3Result; metadata: AssistantMetadata }
 
+export type CouncilMetadata = AssistantMetadata & {
+  errors: ModelError[]
+  status: AnswerStatus
+  council: CouncilRecord
+  calls: CallUsage[]
+  attempts: number
+}
+
+/** An answer, complete, degraded (some members or the chairman missing) or failed (stage3 null). */
 export interface CouncilAnswer {
   stage1: Stage1Result[]
   stage2: Stage2Result[]
-  stage3: Stage3Result
-  metadata: AssistantMetadata & { errors: ModelError[] }
+  stage3: Stage3Result | null
+  metadata: CouncilMetadata
+}
+
+/** The council a run uses: which models, which chairman, and how it decides. */
+export interface CouncilSettings {
+  preset: string | null
+  models: string[]
+  chairman: string
+  stage2: boolean
+  systemPrompt: string | null
+  /** Stage-1 answers needed for an answer at all. */
+  minAnswers: number
+  excludeSelfVotes: boolean
 }
 
 export interface CouncilOptions {
   client: LlmClient
-  councilModels: string[]
-  chairmanModel: string
+  settings: CouncilSettings
+  /** The conversation so far, already within its budget; none for a first question. */
+  context?: Context
   onEvent?: (event: CouncilEvent) => void
   signal?: AbortSignal
+  /** The reviewers' shuffles draw from this (tests pass a seeded one). */
+  random?: () => number
 }
 
-/** The council produced no answer; `errors` says which model failed how. */
-export class CouncilFailedError extends Error {
-  override name = 'CouncilFailedError'
-  errors: ModelError[]
+// Stand-ins tried, best-ranked first, after the chairman fails.
+const CHAIRMAN_STAND_INS = 2
 
-  constructor(message: string, errors: ModelError[]) {
-    super(`${message}: ${errors.map((e) => `${e.model} (${e.status ?? 'no response'}: ${e.message})`).join('; ')}`)
-    this.errors = errors
-  }
-}
-
-function modelError(model: string, stage: string, error: unknown): ModelError {
+export function modelError(model: string, stage: string, error: unknown): ModelError {
   return error instanceof LlmError
     ? { model, stage, status: error.status, message: error.message }
     : { model, stage, status: null, message: (error as Error)?.message ?? String(error) }
 }
 
-/** Asks every model at once; the answers that came, in model order, and the failures. */
-async function askAll(
-  client: LlmClient,
-  models: string[],
-  prompt: string,
-  stage: string,
-  signal?: AbortSignal
-): Promise<{ answers: { model: string; text: string }[]; errors: ModelError[] }> {
-  const settled = await Promise.allSettled(models.map((model) => client.complete(model, [{ role: 'user', content: prompt }], signal)))
-  const answers: { model: string; text: string }[] = []
-  const errors: ModelError[] = []
-  settled.forEach((result, i) => {
-    const model = models[i]!
-    if (result.status === 'fulfilled') answers.push({ model, text: result.value })
-    else errors.push(modelError(model, stage, result.reason))
-  })
-  return { answers, errors }
+export const councilRecord = (settings: CouncilSettings): CouncilRecord => ({
+  preset: settings.preset,
+  models: settings.models,
+  chairman: settings.chairman,
+  stage2: settings.stage2,
+  system_prompt: settings.systemPrompt,
+  prompts_version: PROMPTS_VERSION,
+  min_answers: settings.minAnswers,
+  exclude_self_votes: settings.excludeSelfVotes
+})
+
+/** The settings a stored answer records, for a retry that must use the same council. */
+export function settingsOf(record: CouncilRecord): CouncilSettings {
+  return {
+    preset: record.preset,
+    models: record.models,
+    chairman: record.chairman,
+    stage2: record.stage2,
+    systemPrompt: record.system_prompt,
+    minAnswers: record.min_answers,
+    excludeSelfVotes: record.exclude_self_votes
+  }
 }
 
 /**
- * The three stages of llm-council. Stage 1: every council model answers, failures dropped.
- * Stage 2: each model that answered ranks the anonymised answers. Stage 3: the chairman writes the
- * final answer; if it fails, the best-ranked council model that answered does, and the metadata
- * says so. Throws CouncilFailedError when no answer can be produced.
+ * One council run, or a retry of a stored answer (`prior`): only what is missing is asked again.
+ * Stage 1 asks the members with no answer yet; stage 2 asks every reviewer again when stage 1 changed,
+ * else only the reviewers that failed; the chairman writes again when anything before it changed or
+ * it failed. Never throws for a model's failure: a run below the quorum is returned with status
+ * `failed` and its errors.
  */
-export async function runCouncil(question: string, options: CouncilOptions): Promise<CouncilAnswer> {
-  const { client, councilModels, chairmanModel, signal } = options
+export async function runCouncil(question: string, options: CouncilOptions, prior?: AssistantStages): Promise<CouncilAnswer> {
+  const { client, settings, context, signal } = options
   const emit = options.onEvent ?? (() => {})
+  const attempt = ((prior?.metadata?.attempts as number | undefined) ?? (prior ? 1 : 0)) + 1
+  const calls: CallUsage[] = [...(prior?.metadata?.calls ?? [])]
+  let errors: ModelError[] = [...(prior?.metadata?.errors ?? [])]
+  const forget = (stage: string, models?: string[]) => {
+    errors = errors.filter((e) => e.stage !== stage || (models !== undefined && !models.includes(e.model)))
+  }
+  const ask = async (model: string, stage: string, messages: ChatMessage[]): Promise<string> => {
+    let completion: Completion
+    try {
+      completion = await client.complete(model, messages, signal)
+    } catch (error) {
+      calls.push({ model, stage, prompt_tokens: null, completion_tokens: null, cost: null, attempt, failed: true })
+      errors.push(modelError(model, stage, error))
+      throw error
+    }
+    const usage = completion.usage
+    calls.push({ model, stage, prompt_tokens: usage?.prompt_tokens ?? null, completion_tokens: usage?.completion_tokens ?? null, cost: usage?.cost ?? null, attempt })
+    return completion.text
+  }
+  const system = [settings.systemPrompt, context?.note].filter(Boolean).join('\n\n')
+  const withHistory = (prompt: string): ChatMessage[] => [
+    ...(system ? [{ role: 'system' as const, content: system }] : []),
+    ...(context?.history ?? []),
+    { role: 'user', content: prompt }
+  ]
 
+  // Stage 1: the members with no answer yet, in the council's order.
   emit({ type: 'stage1_start' })
-  const first = await askAll(client, councilModels, question, 'stage1', signal)
-  const errors = [...first.errors]
-  if (first.answers.length === 0) throw new CouncilFailedError('every council model failed', errors)
-  const stage1 = first.answers.map(({ model, text }) => ({ model, response: text }))
+  const had = new Map((prior?.stage1 ?? []).map((answer) => [answer.model, answer.response]))
+  const toAsk = settings.models.filter((model) => !had.has(model))
+  forget('stage1', toAsk)
+  const asked = await Promise.allSettled(toAsk.map((model) => ask(model, 'stage1', withHistory(question))))
+  asked.forEach((result, i) => result.status === 'fulfilled' && had.set(toAsk[i]!, result.value))
+  const stage1 = settings.models.filter((model) => had.has(model)).map((model) => ({ model, response: had.get(model)! }))
+  const stage1Changed = asked.some((result) => result.status === 'fulfilled')
+  const missing = settings.models.filter((model) => !had.has(model))
+  const record = councilRecord(settings)
+  const base = { errors, council: record, calls, attempts: attempt, missing, ...(context ? { context: context.record } : priorContext(prior)) }
+  if (stage1.length < Math.max(1, settings.minAnswers)) {
+    return { stage1, stage2: [], stage3: null, metadata: { ...base, errors, status: 'failed' } }
+  }
   emit({ type: 'stage1_complete', data: stage1 })
 
+  // Stage 2: each reviewer sees the answers in its own order, under its own labels.
   emit({ type: 'stage2_start' })
   const labelToModel = Object.fromEntries(stage1.map((answer, i) => [responseLabel(i), answer.model]))
-  const labels = Object.keys(labelToModel)
-  const second = await askAll(client, stage1.map((a) => a.model), rankingPrompt(question, stage1), 'stage2', signal)
-  errors.push(...second.errors)
-  const stage2 = second.answers.map(({ model, text }) => ({ model, ranking: text, parsed_ranking: parseRanking(text, labels) }))
-  const aggregate = aggregateRankings(stage2, labelToModel)
-  emit({ type: 'stage2_complete', data: stage2, metadata: { label_to_model: labelToModel, aggregate_rankings: aggregate } })
-
-  emit({ type: 'stage3_start' })
-  const prompt = chairmanPrompt(question, stage1, stage2)
-  const metadata: CouncilAnswer['metadata'] = { label_to_model: labelToModel, aggregate_rankings: aggregate, errors }
-  let stage3: Stage3Result
-  try {
-    stage3 = { model: chairmanModel, response: await client.complete(chairmanModel, [{ role: 'user', content: prompt }], signal) }
-  } catch (error) {
-    errors.push(modelError(chairmanModel, 'stage3', error))
-    // The best-ranked model that answered; with no rankings, the first that answered.
-    const standIn = aggregate[0]?.model ?? stage1[0]!.model
-    try {
-      stage3 = { model: standIn, response: await client.complete(standIn, [{ role: 'user', content: prompt }], signal) }
-    } catch (fallbackError) {
-      errors.push(modelError(standIn, 'stage3', fallbackError))
-      throw new CouncilFailedError('the chairman and its stand-in both failed', errors)
-    }
-    metadata.chairman_fallback = { failed_model: chairmanModel, used_model: standIn }
+  const labelOf = new Map(Object.entries(labelToModel).map(([label, model]) => [model, label]))
+  let stage2: Stage2Result[] = stage1Changed ? [] : [...(prior?.stage2 ?? [])]
+  let stage2Changed = false
+  if (settings.stage2) {
+    const reviewed = new Set(stage2.map((review) => review.model))
+    const reviewers = stage1.map((answer) => answer.model).filter((model) => !reviewed.has(model))
+    forget('stage2', stage1Changed ? undefined : reviewers)
+    const random = options.random ?? Math.random
+    const reviews = await Promise.allSettled(reviewers.map((reviewer) => review(reviewer, question, stage1, labelOf, random, ask)))
+    const added = reviews.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+    stage2Changed = added.length > 0
+    stage2 = [...stage2, ...added].sort((a, b) => stage1.findIndex((s) => s.model === a.model) - stage1.findIndex((s) => s.model === b.model))
   }
-  emit({ type: 'stage3_complete', data: stage3, metadata })
+  const rankings: ReviewerRanking[] = stage2.map((r) => ({ reviewer: r.model, ranked: r.parsed_ranking.map((label) => labelToModel[label]!).filter(Boolean) }))
+  const aggregate = aggregateRankings(rankings, settings.excludeSelfVotes)
+  const ranked = {
+    label_to_model: labelToModel,
+    aggregate_rankings: aggregate,
+    aggregate_borda: bordaCount(rankings, settings.excludeSelfVotes),
+    agreement: kendallW(rankings, stage1.map((answer) => answer.model))
+  }
+  emit({ type: 'stage2_complete', data: stage2, metadata: ranked })
+
+  // Stage 3: the chairman, then the best-ranked members that answered, until one writes the synthesis.
+  emit({ type: 'stage3_start' })
+  const metadata: CouncilMetadata = { ...ranked, ...base, errors, status: 'complete' }
+  let stage3 = prior?.stage3 ?? null
+  const chairmanFailed = !stage3 || prior?.metadata?.chairman_fallback !== undefined
+  if (stage1Changed || stage2Changed || chairmanFailed) {
+    forget('stage3')
+    stage3 = await synthesise(question, stage1, stage2, settings, aggregate, withHistory, ask)
+    if (stage3 && stage3.model !== settings.chairman) metadata.chairman_fallback = { failed_model: settings.chairman, used_model: stage3.model }
+  } else if (prior?.metadata?.chairman_fallback) {
+    metadata.chairman_fallback = prior.metadata.chairman_fallback
+  }
+  metadata.errors = errors
+  const reviewersMissing = settings.stage2 && stage2.length < stage1.length
+  metadata.status = !stage3 ? 'failed' : missing.length > 0 || reviewersMissing || metadata.chairman_fallback ? 'degraded' : 'complete'
+  metadata.usage = totals(calls)
+  if (stage3) emit({ type: 'stage3_complete', data: stage3, metadata })
   return { stage1, stage2, stage3, metadata }
+}
+
+const priorContext = (prior?: AssistantStages) => (prior?.metadata?.context ? { context: prior.metadata.context as ContextRecord } : {})
+
+async function review(
+  reviewer: string,
+  question: string,
+  stage1: Stage1Result[],
+  labelOf: Map<string, string>,
+  random: () => number,
+  ask: (model: string, stage: string, messages: ChatMessage[]) => Promise<string>
+): Promise<Stage2Result> {
+  const shown = shuffledOrder(stage1.length, random).map((i) => stage1[i]!)
+  // The reviewer's label for each answer -> the conversation-wide label of that answer.
+  const reviewerLabels = Object.fromEntries(shown.map((answer, i) => [responseLabel(i), labelOf.get(answer.model)!]))
+  const text = await ask(reviewer, 'stage2', [{ role: 'user', content: rankingPrompt(question, shown) }])
+  const own = Object.keys(reviewerLabels)
+  const unknown = parseRanking(text).filter((label) => !(label in reviewerLabels))
+  return {
+    model: reviewer,
+    ranking: relabel(text, reviewerLabels),
+    parsed_ranking: parseRanking(text, own).map((label) => reviewerLabels[label]!),
+    reviewer_labels: reviewerLabels,
+    ...(unknown.length > 0 ? { unknown_labels: unknown } : {})
+  }
+}
+
+async function synthesise(
+  question: string,
+  stage1: Stage1Result[],
+  stage2: Stage2Result[],
+  settings: CouncilSettings,
+  aggregate: AggregateRanking[],
+  withHistory: (prompt: string) => ChatMessage[],
+  ask: (model: string, stage: string, messages: ChatMessage[]) => Promise<string>
+): Promise<Stage3Result | null> {
+  const prompt = withHistory(chairmanPrompt(question, stage1, stage2, settings.stage2))
+  const standIns = [...aggregate.map((entry) => entry.model), ...stage1.map((answer) => answer.model)]
+  const chain = [...new Set([settings.chairman, ...standIns.filter((model) => model !== settings.chairman).slice(0, CHAIRMAN_STAND_INS)])]
+  for (const model of chain) {
+    try {
+      return { model, response: await ask(model, 'stage3', prompt) }
+    } catch {
+      // Recorded in the errors; the next in the chain writes.
+    }
+  }
+  return null
+}
+
+/** Whether a stored answer has anything a retry could add: a failure, or members, reviewers or a chairman missing. */
+export function retryable(answer: AssistantStages): boolean {
+  const status = answer.metadata?.status
+  return status === 'failed' || status === 'degraded'
 }
 
 export const MAX_TITLE_CHARS = 50
@@ -146,14 +285,15 @@ export async function generateTitle(
   client: LlmClient,
   model: string,
   signal?: AbortSignal
-): Promise<{ title: string; error?: ModelError }> {
+): Promise<{ title: string; error?: ModelError; call: CallUsage }> {
+  const unknown = { model, stage: 'title', prompt_tokens: null, completion_tokens: null, cost: null, attempt: 1 }
   try {
-    const raw = await client.complete(model, [{ role: 'user', content: titlePrompt(question) }], signal)
+    const { text: raw, usage } = await client.complete(model, [{ role: 'user', content: titlePrompt(question) }], signal)
+    const call = { ...unknown, ...usage }
     const line = raw.trim().split('\n')[0] ?? ''
     const title = line.replace(/^(title\s*:\s*)/i, '').replace(/^["'`*_#\s]+|["'`*_.\s]+$/g, '').trim()
-    if (!title) return { title: fallbackTitle(question) }
-    return { title: shorten(title) }
+    return { title: title ? shorten(title) : fallbackTitle(question), call }
   } catch (error) {
-    return { title: fallbackTitle(question), error: modelError(model, 'title', error) }
+    return { title: fallbackTitle(question), error: modelError(model, 'title', error), call: unknown }
   }
 }

@@ -1,4 +1,4 @@
-import type { ChatMessage, LlmClient } from './client.ts'
+import type { ChatMessage, Completion, LlmClient } from './client.ts'
 import { fallbackTitle } from './council.ts'
 
 const SAMPLE_NOTICE = '*This is a sample answer from the offline demo: no language model was asked.*'
@@ -20,7 +20,12 @@ export class DemoClient implements LlmClient {
     this.#delayMs = options.delayMs ?? 250
   }
 
-  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
+  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<Completion> {
+    // No model is asked: nothing is used, and the demo says so rather than guess.
+    return { text: await this.#answer(model, messages, signal), usage: null }
+  }
+
+  async #answer(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
     if (this.#delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#delayMs))
     signal?.throwIfAborted()
     const prompt = messages.at(-1)?.content ?? ''

@@ -1,5 +1,8 @@
 import type { Stage1Result, Stage2Result } from './types.ts'
 
+/** Changes whenever a prompt's wording changes; every stored answer records the version that produced it. */
+export const PROMPTS_VERSION = 2
+
 /** "Response A", "Response B"... for the n-th answer. */
 export const responseLabel = (index: number) => `Response ${String.fromCharCode(65 + index)}`
 
@@ -37,7 +40,7 @@ FINAL RANKING:
 Now provide your evaluation and ranking:`
 }
 
-export function chairmanPrompt(question: string, answers: Stage1Result[], rankings: Stage2Result[]): string {
+export function chairmanPrompt(question: string, answers: Stage1Result[], rankings: Stage2Result[], reviewed = true): string {
   const stage1 = answers.map((a) => `Model: ${a.model}\nResponse: ${a.response}`).join('\n\n')
   const stage2 = rankings.map((r) => `Model: ${r.model}\nRanking: ${r.ranking}`).join('\n\n')
   return `You are the Chairman of an LLM Council. Multiple AI models have provided responses to a user's question, and then ranked each other's responses.
@@ -48,7 +51,7 @@ STAGE 1 - Individual Responses:
 ${stage1}
 
 STAGE 2 - Peer Rankings:
-${stage2 || '(no rankings were returned)'}
+${stage2 || (reviewed ? '(no rankings were returned)' : '(this council does not rank its answers)')}
 
 Your task as Chairman is to synthesize all of this information into a single, comprehensive, accurate answer to the user's original question. Consider:
 - The individual responses and their insights

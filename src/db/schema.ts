@@ -7,6 +7,7 @@ import {
   index,
   integer,
   jsonb,
+  numeric,
   pgTable,
   text,
   timestamp,
@@ -16,6 +17,7 @@ import {
   varchar
 } from 'drizzle-orm/pg-core'
 import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../council/types.ts'
+import type { ChosenCouncil } from '../services/council-settings.ts'
 import { DEFAULT_TIER, DEFAULT_TITLE, EMAIL_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH } from '../domain.ts'
 import { utcToday } from './sql.ts'
 
@@ -33,6 +35,8 @@ export const conversations = pgTable(
     messageCount: integer('message_count').notNull().default(0),
     /** When the council run now under way started; null when none is. One run at a time per conversation. */
     runStartedAt: timestamp('run_started_at', { withTimezone: true, mode: 'string' }),
+    /** The council chosen for this conversation (a preset, models, a chairman); null: the server's default. */
+    council: jsonb('council').$type<ChosenCouncil>(),
     createdAt: createdAt(),
     updatedAt: updatedAt()
   },
@@ -54,6 +58,8 @@ export const messages = pgTable(
       .references(() => conversations.id, { onDelete: 'cascade' }),
     position: integer('position').notNull(),
     role: varchar('role', { length: 16 }).$type<'user' | 'assistant'>().notNull(),
+    /** A user message that is not a question: facts or answers sent without a council run (null: a question). */
+    kind: varchar('kind', { length: 16 }).$type<'follow_up'>(),
     content: text('content'),
     stage1: jsonb('stage1').$type<Stage1Result[]>(),
     stage2: jsonb('stage2').$type<Stage2Result[]>(),
@@ -64,6 +70,7 @@ export const messages = pgTable(
   (t) => [
     uniqueIndex('messages_conversation_position_idx').on(t.conversationId, t.position),
     check('messages_role_check', sql`${t.role} in ('user', 'assistant')`),
+    check('messages_kind_check', sql`${t.kind} is null or (${t.kind} = 'follow_up' and ${t.role} = 'user')`),
     check('messages_position_check', sql`${t.position} >= 0`)
   ]
 )
@@ -89,6 +96,28 @@ export const usage = pgTable(
       sql`${t.dailyUsed} >= 0 and ${t.monthlyUsed} >= 0 and ${t.totalQueries} >= 0`
     )
   ]
+)
+
+/**
+ * Tokens and cost of every model call a user's questions made, per UTC day (a month is its days'
+ * sum). Each run adds to its day's row in one atomic upsert, so concurrent runs sum exactly.
+ */
+export const tokenUsage = pgTable(
+  'token_usage',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: varchar('user_id', { length: USER_ID_MAX_LENGTH }).notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    promptTokens: bigint('prompt_tokens', { mode: 'number' }).notNull().default(0),
+    completionTokens: bigint('completion_tokens', { mode: 'number' }).notNull().default(0),
+    /** Exact decimal: sums of many small prices must not drift. */
+    cost: numeric('cost', { precision: 20, scale: 6 }).notNull().default('0'),
+    calls: integer('calls').notNull().default(0),
+    /** Calls whose provider reported no usage: left out of the sums, never guessed. */
+    unknownCalls: integer('unknown_calls').notNull().default(0),
+    updatedAt: updatedAt()
+  },
+  (t) => [uniqueIndex('token_usage_user_day_idx').on(t.userId, t.day)]
 )
 
 /** Who a user is, as far as a system they came from recorded it (import-db); accounts build on it. */

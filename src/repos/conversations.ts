@@ -5,6 +5,7 @@ import { DEFAULT_TITLE } from '../domain.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import { isoTimestamp } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
+import type { ChosenCouncil } from '../services/council-settings.ts'
 import { type RecencyCursor, encodeCursor } from './cursor.ts'
 
 export interface ConversationMeta {
@@ -15,6 +16,8 @@ export interface ConversationMeta {
   message_count: number
   starred: boolean
 }
+
+export type ConversationWithCouncil = ConversationMeta & { council: ChosenCouncil | null }
 
 export interface ListOptions {
   limit: number
@@ -38,11 +41,16 @@ const metaColumns = {
  * A message as the API shows it, as JSON text built by the database: stage data goes out as stored,
  * never parsed into objects and serialised again (a 40-message conversation is ~200 KB of it).
  */
-const messageJson = sql<string>`(case when ${messages.role} = 'user'
+const messageJson = sql<string>`(case when ${messages.role} = 'user' and ${messages.kind} is null
   then json_build_object('role', 'user', 'content', coalesce(${messages.content}, ''), 'created_at', ${isoTimestamp(messages.createdAt)})
+  when ${messages.role} = 'user'
+  then json_build_object('role', 'user', 'kind', ${messages.kind}, 'content', coalesce(${messages.content}, ''), 'created_at', ${isoTimestamp(messages.createdAt)})
   else json_build_object('role', 'assistant', 'stage1', ${messages.stage1}, 'stage2', ${messages.stage2}, 'stage3', ${messages.stage3},
                          'metadata', ${messages.metadata}, 'created_at', ${isoTimestamp(messages.createdAt)})
   end)::text`
+
+/** A conversation as a single read shows it: its metadata and the council chosen for it (null: the default). */
+const conversationColumns = { ...metaColumns, council: conversations.council }
 
 const byIdAndOwner = and(eq(conversations.id, sql.placeholder('id')), eq(conversations.userId, sql.placeholder('userId')))
 
@@ -56,8 +64,7 @@ export class ConversationsRepo {
     this.#db = db
     this.#timer = timer
     this.#statements = {
-      create: db.insert(conversations).values({ userId: sql.placeholder('userId') }).returning(metaColumns).prepare('conversation_create'),
-      get: db.select(metaColumns).from(conversations).where(byIdAndOwner).prepare('conversation_get'),
+      get: db.select(conversationColumns).from(conversations).where(byIdAndOwner).prepare('conversation_get'),
       messages: db
         .select({ json: messageJson })
         .from(messages)
@@ -67,6 +74,7 @@ export class ConversationsRepo {
         .limit(MAX_MESSAGES_READ)
         .prepare('conversation_messages'),
       exists: db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner).prepare('conversation_exists'),
+      council: db.select({ council: conversations.council }).from(conversations).where(byIdAndOwner).prepare('conversation_council'),
       rename: db
         .update(conversations)
         // drizzle's set() types take no bare placeholder; wrapped in sql it binds as one.
@@ -111,9 +119,24 @@ export class ConversationsRepo {
       .prepare(`conversations_list${paged ? '_paged' : ''}${byStar ? '_starred' : ''}`)
   }
 
-  async create(userId: string): Promise<ConversationMeta> {
-    const [row] = await this.#timer.time('conversations.create', this.#statements.create.execute({ userId }))
+  async create(userId: string, council: ChosenCouncil | null = null): Promise<ConversationWithCouncil> {
+    const [row] = await this.#timer.time('conversations.create', this.#db.insert(conversations).values({ userId, council }).returning(conversationColumns))
     return row!
+  }
+
+  /** Sets the council a conversation's next questions use (null: the default); null when it is not the user's. */
+  async setCouncil(userId: string, id: string, council: ChosenCouncil | null): Promise<ConversationWithCouncil | null> {
+    const [row] = await this.#timer.time(
+      'conversations.setCouncil',
+      this.#db.update(conversations).set({ council }).where(and(eq(conversations.id, id), eq(conversations.userId, userId))).returning(conversationColumns)
+    )
+    return row ?? null
+  }
+
+  /** The council chosen for a conversation: `{council: null}` for the default, null when it is not the user's. */
+  async council(userId: string, id: string): Promise<{ council: ChosenCouncil | null } | null> {
+    const [row] = await this.#timer.time('conversations.council', this.#statements.council.execute({ userId, id }))
+    return row ?? null
   }
 
   /** One page, most recently active first; the cursor names the page's last row when more follow. */

@@ -1,4 +1,5 @@
-import { type SQL, and, eq, sql } from 'drizzle-orm'
+import { type SQL, and, desc, eq, exists, lt, sql } from 'drizzle-orm'
+import type { PastMessage } from '../council/context.ts'
 import type { AssistantStages } from '../council/types.ts'
 import { storable } from '../db/json.ts'
 import { conversations, messages } from '../db/schema.ts'
@@ -7,7 +8,17 @@ import type { Db } from '../db/types.ts'
 
 const byIdAndOwner = (userId: string, conversationId: string) => and(eq(conversations.id, conversationId), eq(conversations.userId, userId))
 
-type NewMessage = { role: 'user'; content: string } | ({ role: 'assistant' } & AssistantStages)
+type NewMessage = { role: 'user'; kind?: 'follow_up'; content: string } | ({ role: 'assistant' } & AssistantStages)
+
+// The most earlier messages a run reads for its context; the character budget is far smaller than these hold.
+const HISTORY_MESSAGES = 1_000
+
+/** A stored answer a retry works on, with the question it answers. */
+export interface RetryTarget {
+  question: string
+  questionPosition: number
+  answer: AssistantStages
+}
 
 /** Appends messages to a user's conversation. */
 export class MessagesRepo {
@@ -28,7 +39,7 @@ export class MessagesRepo {
   startRun(userId: string, conversationId: string, content: string, leaseMs: number): Promise<number | 'busy' | null> {
     // One conditional UPDATE takes the run: a concurrent one waits on the row lock, then finds the run
     // taken. Only a refusal needs a second look, to tell "busy" from "not yours".
-    const free = sql`(${conversations.runStartedAt} is null or ${conversations.runStartedAt} < now() - ${leaseMs} * interval '1 millisecond')`
+    const free = this.#free(leaseMs)
     return this.#timer.time(
       'messages.startRun',
       this.#db.transaction(async (tx) => {
@@ -36,6 +47,104 @@ export class MessagesRepo {
         if (position !== null) return position
         const [owned] = await tx.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId))
         return owned ? 'busy' : null
+      })
+    )
+  }
+
+  /** A run's lease when no other run holds the conversation: `busy` when one does, null when it is not the user's. */
+  async takeRun(userId: string, conversationId: string, leaseMs: number): Promise<true | 'busy' | null> {
+    const [taken] = await this.#timer.time(
+      'messages.takeRun',
+      this.#db
+        .update(conversations)
+        .set({ runStartedAt: sql`now()` })
+        .where(and(byIdAndOwner(userId, conversationId), this.#free(leaseMs)))
+        .returning({ id: conversations.id })
+    )
+    if (taken) return true
+    const [owned] = await this.#db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId))
+    return owned ? 'busy' : null
+  }
+
+  /**
+   * Stores a follow-up (facts or answers for the council, no run): `busy` while a run holds the
+   * conversation, so it never lands between a question and its answer; null when not the user's.
+   */
+  appendFollowUp(userId: string, conversationId: string, content: string, leaseMs: number): Promise<number | 'busy' | null> {
+    return this.#timer.time(
+      'messages.appendFollowUp',
+      this.#db.transaction(async (tx) => {
+        const position = await this.#append(tx, userId, conversationId, { role: 'user', kind: 'follow_up', content }, null, this.#free(leaseMs))
+        if (position !== null) return position
+        const [owned] = await tx.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId))
+        return owned ? 'busy' : null
+      })
+    )
+  }
+
+  /** The messages before `position`, as a run's context reads them: newest last, at most HISTORY_MESSAGES. */
+  async history(conversationId: string, position: number): Promise<PastMessage[]> {
+    const rows = await this.#timer.time(
+      'messages.history',
+      this.#db
+        .select({
+          role: messages.role,
+          kind: messages.kind,
+          content: messages.content,
+          final: sql<string | null>`${messages.stage3}->>'response'`,
+          status: sql<string | null>`${messages.metadata}->>'status'`
+        })
+        .from(messages)
+        .where(and(eq(messages.conversationId, conversationId), lt(messages.position, position)))
+        .orderBy(desc(messages.position))
+        .limit(HISTORY_MESSAGES)
+    )
+    return rows.reverse().map((row): PastMessage =>
+      row.role === 'user'
+        ? { role: 'user', kind: row.kind ?? 'question', content: row.content ?? '' }
+        : { role: 'assistant', failed: row.status === 'failed' || row.final === null, final: row.final }
+    )
+  }
+
+  /** The answer at `position` and the question before it, for a retry; null when there is no such answer of the user's. */
+  async retryTarget(userId: string, conversationId: string, position: number): Promise<RetryTarget | null> {
+    const owned = exists(this.#db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId)))
+    const rows = await this.#timer.time(
+      'messages.retryTarget',
+      this.#db
+        .select()
+        .from(messages)
+        .where(and(eq(messages.conversationId, conversationId), lt(messages.position, position + 1), owned))
+        .orderBy(desc(messages.position))
+        // The answer, then back to its question: follow-ups never sit between the two.
+        .limit(2)
+    )
+    const [answer, question] = rows
+    if (!answer || answer.position !== position || answer.role !== 'assistant' || !question || question.role !== 'user' || question.kind) return null
+    return {
+      question: question.content ?? '',
+      questionPosition: question.position,
+      answer: { stage1: answer.stage1, stage2: answer.stage2, stage3: answer.stage3, metadata: answer.metadata }
+    }
+  }
+
+  /** Puts a retried answer in place of the stored one and ends the run; false when the conversation was deleted meanwhile. */
+  replaceAnswer(userId: string, conversationId: string, position: number, answer: AssistantStages): Promise<boolean> {
+    const { stage1, stage2, stage3, metadata } = storable(answer)
+    return this.#timer.time(
+      'messages.replaceAnswer',
+      this.#db.transaction(async (tx) => {
+        const [run] = await tx
+          .update(conversations)
+          .set({ runStartedAt: null })
+          .where(byIdAndOwner(userId, conversationId))
+          .returning({ id: conversations.id })
+        if (!run) return false
+        await tx
+          .update(messages)
+          .set({ stage1, stage2, stage3, metadata })
+          .where(and(eq(messages.conversationId, conversationId), eq(messages.position, position), eq(messages.role, 'assistant')))
+        return true
       })
     )
   }
@@ -60,9 +169,14 @@ export class MessagesRepo {
     )
   }
 
+  /** No run holds the conversation: none started, or the one that did is older than its lease (its server died). */
+  #free(leaseMs: number): SQL {
+    return sql`(${conversations.runStartedAt} is null or ${conversations.runStartedAt} < now() - ${leaseMs} * interval '1 millisecond')`
+  }
+
   // The UPDATE takes the conversation's row lock until the transaction ends, so appends arriving
   // together get positions one at a time, never collide or reorder, and never land in a foreign conversation.
-  async #append(tx: Db, userId: string, conversationId: string, message: NewMessage, runStartedAt: SQL | null, onlyIf?: SQL): Promise<number | null> {
+  async #append(tx: Db, userId: string, conversationId: string, message: NewMessage, runStartedAt: SQL | null | undefined, onlyIf?: SQL): Promise<number | null> {
     const [slot] = await tx
       .update(conversations)
       .set({ messageCount: sql`${conversations.messageCount} + 1`, updatedAt: sql`now()`, runStartedAt })

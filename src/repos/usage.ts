@@ -1,7 +1,8 @@
 import { type SQL, and, eq, inArray, sql } from 'drizzle-orm'
 import type { TierLimits } from '../config.ts'
 import { isUnreachable } from '../db/errors.ts'
-import { usage } from '../db/schema.ts'
+import type { UsageTotals } from '../council/types.ts'
+import { tokenUsage, usage } from '../db/schema.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import { utcMonthStart, utcToday } from '../db/sql.ts'
 import type { Db } from '../db/types.ts'
@@ -28,6 +29,19 @@ export interface ConsumeResult {
   day: string
 }
 
+/** Tokens and cost summed over a period, as GET /api/usage shows them. */
+export interface TokenFigures {
+  prompt_tokens: number
+  completion_tokens: number
+  cost: number
+  calls: number
+  unknown_calls: number
+}
+
+// This month's spending of the user a `usage` row belongs to.
+const monthCost = sql<string>`(select coalesce(sum(${tokenUsage.cost}), 0) from ${tokenUsage}
+  where ${tokenUsage.userId} = ${usage.userId} and ${tokenUsage.day} >= ${utcMonthStart})`
+
 const isoSeconds = (date: SQL) => sql<string>`to_char(${date}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
 // The row's counters as of today: a count from an earlier day or month is zero now.
 const dailyUsed = sql<number>`(case when ${usage.lastResetDaily} < ${utcToday} then 0 else ${usage.dailyUsed} end)`
@@ -47,14 +61,15 @@ export class UsageRepo {
   #db: Db
   #timer: QueryTimer
   #statements
+  #costLimit: (tier: string) => number | null
 
   /** `tiers`: each tier's limits (fixed for the server's life); a row's own limits override them. */
   constructor(db: Db, tiers: Map<string, TierLimits>, timer: QueryTimer = UNTIMED) {
     this.#db = db
     this.#timer = timer
-    const free = tiers.get(DEFAULT_TIER) ?? { daily: null, monthly: null }
+    const free = tiers.get(DEFAULT_TIER) ?? { daily: null, monthly: null, monthlyCost: null }
     // The limit that applies to a row: its own override, else its tier's (a tier no longer configured counts as free).
-    const limit = (kind: keyof TierLimits) => {
+    const limit = (kind: 'daily' | 'monthly') => {
       const cases = [...tiers].map(([tier, limits]) => sql`when ${tier} then ${limits[kind]}::int`)
       const override = kind === 'daily' ? usage.dailyLimit : usage.monthlyLimit
       return sql<number | null>`coalesce(${override}, case ${usage.tier} ${sql.join(cases, sql` `)} else ${free[kind]}::int end)`
@@ -68,8 +83,17 @@ export class UsageRepo {
       total_queries: usage.totalQueries,
       ...clock
     }
-    const below = (used: SQL, kind: keyof TierLimits) => sql`(${limit(kind)} is null or ${used} < ${limit(kind)})`
-    const withinLimits = and(below(dailyUsed, 'daily'), below(monthlyUsed, 'monthly'))
+    const below = (used: SQL, kind: 'daily' | 'monthly') => sql`(${limit(kind)} is null or ${used} < ${limit(kind)})`
+    // A tier's monthly cost budget: a question starts only while the month's spending is below it.
+    const budgets = [...tiers].filter(([, limits]) => limits.monthlyCost !== null)
+    const withinBudget =
+      budgets.length === 0
+        ? undefined
+        : sql`(case ${usage.tier} ${sql.join(budgets.map(([tier, limits]) => sql`when ${tier} then ${monthCost} < ${limits.monthlyCost}::numeric`), sql` `)} else ${
+            free.monthlyCost === null ? sql`true` : sql`${monthCost} < ${free.monthlyCost}::numeric`
+          } end)`
+    this.#costLimit = (tier: string) => (tiers.get(tier) ?? free).monthlyCost
+    const withinLimits = and(below(dailyUsed, 'daily'), below(monthlyUsed, 'monthly'), withinBudget)
     const counted = {
       dailyUsed: sql`${dailyUsed} + 1`,
       monthlyUsed: sql`${monthlyUsed} + 1`,
@@ -83,7 +107,7 @@ export class UsageRepo {
       // A new user's first query counts, unless the free tier allows none: then only a user who has a
       // row (put on another tier by an admin) can ever be granted one.
       consume:
-        free.daily === 0 || free.monthly === 0
+        free.daily === 0 || free.monthly === 0 || free.monthlyCost === 0
           ? db.update(usage).set(counted).where(and(eq(usage.userId, userId), withinLimits)).returning(figures).prepare('usage_consume')
           : db
               .insert(usage)
@@ -161,6 +185,60 @@ export class UsageRepo {
       for (const id of missing) found.set(id, fresh)
     }
     return found
+  }
+
+  /** Adds a run's calls to the user's totals for today, in one upsert: concurrent runs sum exactly. */
+  async addTokens(userId: string, totals: UsageTotals): Promise<void> {
+    if (totals.calls === 0) return
+    const added = {
+      promptTokens: totals.prompt_tokens,
+      completionTokens: totals.completion_tokens,
+      cost: totals.cost.toFixed(6),
+      calls: totals.calls,
+      unknownCalls: totals.unknown_calls
+    }
+    const query = this.#db
+      .insert(tokenUsage)
+      .values({ userId, day: sql`${utcToday}`, ...added })
+      .onConflictDoUpdate({
+        target: [tokenUsage.userId, tokenUsage.day],
+        set: {
+          promptTokens: sql`${tokenUsage.promptTokens} + excluded.prompt_tokens`,
+          completionTokens: sql`${tokenUsage.completionTokens} + excluded.completion_tokens`,
+          cost: sql`${tokenUsage.cost} + excluded.cost`,
+          calls: sql`${tokenUsage.calls} + excluded.calls`,
+          unknownCalls: sql`${tokenUsage.unknownCalls} + excluded.unknown_calls`,
+          updatedAt: sql`now()`
+        }
+      })
+    await this.#timer.time('usage.addTokens', query)
+  }
+
+  /** A tier's monthly cost budget; null: none. */
+  costLimit(tier: string): number | null {
+    return this.#costLimit(tier)
+  }
+
+  /** Today's and this month's tokens and cost (UTC). */
+  async tokens(userId: string): Promise<{ today: TokenFigures; month: TokenFigures }> {
+    const sum = (column: SQL | typeof tokenUsage.cost, since: SQL) => sql<string>`coalesce(sum(${column}) filter (where ${tokenUsage.day} >= ${since}), 0)`
+    const period = (since: SQL) => ({
+      prompt_tokens: sum(sql`${tokenUsage.promptTokens}`, since),
+      completion_tokens: sum(sql`${tokenUsage.completionTokens}`, since),
+      cost: sum(tokenUsage.cost, since),
+      calls: sum(sql`${tokenUsage.calls}`, since),
+      unknown_calls: sum(sql`${tokenUsage.unknownCalls}`, since)
+    })
+    const [row] = await this.#timer.time(
+      'usage.tokens',
+      this.#db
+        .select({ today: period(utcToday), month: period(utcMonthStart) })
+        .from(tokenUsage)
+        .where(and(eq(tokenUsage.userId, userId), sql`${tokenUsage.day} >= ${utcMonthStart}`))
+    )
+    const figures = (values: Record<keyof TokenFigures, string>): TokenFigures =>
+      Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Number(value)])) as unknown as TokenFigures
+    return { today: figures(row!.today), month: figures(row!.month) }
   }
 
   /** Puts a user on `tier` (creating the row if needed) and clears any per-user limit overrides. */

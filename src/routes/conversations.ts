@@ -2,7 +2,8 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import { TITLE_MAX_LENGTH, conversationKey } from '../domain.ts'
 import { badRequest, notFound } from '../errors.ts'
 import { decodeCursor } from '../repos/cursor.ts'
-import { Conversation, ConversationMeta, IdParams, errorResponses } from './schemas.ts'
+import { checkChoice } from '../services/council-settings.ts'
+import { ChosenCouncil, Conversation, ConversationMeta, ConversationWithCouncil, IdParams, errorResponses } from './schemas.ts'
 
 const ListQuery = Type.Object(
   {
@@ -13,7 +14,10 @@ const ListQuery = Type.Object(
   { additionalProperties: false }
 )
 
-const CreateBody = Type.Object({}, { additionalProperties: false, description: 'no body, or {}' })
+const CreateBody = Type.Object(
+  { council: Type.Optional(ChosenCouncil) },
+  { additionalProperties: false, description: "no body, or {}, or {council}: the preset or models this conversation's questions go to" }
+)
 const TitleBody = Type.Object({ title: Type.String({ maxLength: TITLE_MAX_LENGTH }) }, { additionalProperties: false })
 
 const conversationNotFound = () => notFound('conversation not found')
@@ -50,8 +54,28 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const meta = await conversations.create(request.userId)
+      const council = request.body?.council
+      const meta = await conversations.create(request.userId, council ? checkChoice(council, app.config.llm, 'body/council') : null)
       return { ...meta, messages: [] }
+    }
+  )
+
+  app.patch(
+    '/conversations/:id/council',
+    {
+      schema: {
+        summary: "Choose the council for a conversation's next questions ({} for the server's default)",
+        params: IdParams,
+        body: ChosenCouncil,
+        response: { 200: ConversationWithCouncil, ...errorResponses(400, 401, 404) }
+      }
+    },
+    async (request) => {
+      const choice = checkChoice(request.body, app.config.llm)
+      const empty = Object.keys(choice).length === 0
+      const meta = await conversations.setCouncil(request.userId, conversationKey(request.userId, request.params.id), empty ? null : choice)
+      if (!meta) throw conversationNotFound()
+      return meta
     }
   )
 

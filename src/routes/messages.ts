@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { QUESTION_MAX_LENGTH, conversationKey } from '../domain.ts'
-import { HttpError, badRequest } from '../errors.ts'
+import { HttpError, badRequest, notFound } from '../errors.ts'
 import { requestSubject } from '../logger.ts'
 import type { AskEvent } from '../services/ask.ts'
 import { IdParams, errorResponses } from './schemas.ts'
@@ -84,21 +84,96 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   )
 
+  app.post(
+    '/conversations/:id/follow-up',
+    {
+      schema: {
+        summary: "Send the council facts or answers without a run; they are part of the next question's context",
+        params: IdParams,
+        body: AskBody,
+        response: {
+          200: Type.Object({ role: Type.Literal('user'), kind: Type.Literal('follow_up'), content: Type.String(), position: Type.Integer() }),
+          ...errorResponses(400, 401, 404, 409)
+        }
+      }
+    },
+    async (request) => {
+      const content = question(request.body.content)
+      const position = await app.repos.messages.appendFollowUp(request.userId, conversationKey(request.userId, request.params.id), content, app.ask.leaseMs)
+      if (position === null) throw notFound('conversation not found')
+      if (position === 'busy') throw new HttpError(409, 'the council is answering a question in this conversation; send this when it has answered')
+      return { role: 'user' as const, kind: 'follow_up' as const, content, position }
+    }
+  )
+
+  app.post(
+    '/conversations/:id/messages/:position/retry',
+    {
+      schema: {
+        summary: 'Run again what failed in a failed or degraded answer, and update it in place',
+        params: Type.Composite([IdParams, Type.Object({ position: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }) })], { additionalProperties: false }),
+        response: { 200: CouncilAnswer, ...errorResponses(400, 401, 404, 409, 429, 502) }
+      }
+    },
+    async (request) => {
+      const { stage1, stage2, stage3, metadata } = await app.ask.retry(
+        request.userId,
+        conversationKey(request.userId, request.params.id),
+        request.params.position,
+        runLog(request)
+      )
+      return { stage1, stage2, stage3, metadata }
+    }
+  )
+
   app.get(
     '/council',
     {
       schema: {
-        summary: 'The council models and the chairman',
+        summary: 'The default council, the presets and the models a conversation may choose',
         response: {
           200: Type.Object({
             council: Type.Array(Type.String()),
             chairman: Type.String(),
-            demo: Type.Boolean({ description: 'true when the council is the offline demo: sample answers, no model is asked' })
+            demo: Type.Boolean({ description: 'true when the council is the offline demo: sample answers, no model is asked' }),
+            presets: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                models: Type.Array(Type.String()),
+                chairman: Type.String(),
+                stage2: Type.Boolean(),
+                system_prompt: Type.Union([Type.String(), Type.Null()]),
+                description: Type.Union([Type.String(), Type.Null()])
+              })
+            ),
+            allowed_models: Type.Array(Type.String()),
+            context_chars: Type.Integer({ description: 'COUNCIL_CONTEXT_CHARS: how much of the conversation so far the models see' }),
+            min_answers: Type.Integer(),
+            exclude_self_votes: Type.Boolean()
           })
         }
       }
     },
-    async () => ({ council: app.config.llm.councilModels, chairman: app.config.llm.chairmanModel, demo: app.config.llm.provider === 'demo' })
+    async () => {
+      const { llm } = app.config
+      return {
+        council: llm.councilModels,
+        chairman: llm.chairmanModel,
+        demo: llm.provider === 'demo',
+        presets: [...llm.presets.values()].map(({ name, models, chairman, stage2, systemPrompt, description }) => ({
+          name,
+          models,
+          chairman,
+          stage2,
+          system_prompt: systemPrompt,
+          description
+        })),
+        allowed_models: llm.allowedModels,
+        context_chars: llm.contextChars,
+        min_answers: llm.minAnswers,
+        exclude_self_votes: llm.excludeSelfVotes
+      }
+    }
   )
 }
 

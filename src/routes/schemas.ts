@@ -1,4 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox'
+import { MAX_COUNCIL_MODELS } from '../config.ts'
 import { CONVERSATION_ID_MAX_LENGTH, CONVERSATION_ID_PATTERN, EMAIL_MAX_LENGTH } from '../domain.ts'
 
 export const ErrorBody = Type.Object(
@@ -32,9 +33,23 @@ const Json = Type.Unknown()
 
 export const UserMessage = Type.Object({
   role: Type.Literal('user'),
+  kind: Type.Optional(Type.Literal('follow_up', { description: 'facts or answers sent without a council run; absent on questions' })),
   content: Type.String(),
   created_at: Type.String({ format: 'date-time' })
 })
+
+const ModelName = Type.String({ minLength: 1, maxLength: 200 })
+
+/** A conversation's choice of council: a preset, and/or its own models, chairman, and whether members rank each other. */
+export const ChosenCouncil = Type.Object(
+  {
+    preset: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'a name GET /api/council lists' })),
+    models: Type.Optional(Type.Array(ModelName, { minItems: 1, maxItems: MAX_COUNCIL_MODELS, uniqueItems: true })),
+    chairman: Type.Optional(ModelName),
+    stage2: Type.Optional(Type.Boolean({ description: 'false: no peer review; the chairman sees the answers only' }))
+  },
+  { additionalProperties: false }
+)
 
 export const AssistantMessage = Type.Object({
   role: Type.Literal('assistant'),
@@ -45,9 +60,13 @@ export const AssistantMessage = Type.Object({
   created_at: Type.String({ format: 'date-time' })
 })
 
+const CouncilChoice = Type.Union([ChosenCouncil, Type.Null()], { description: "the conversation's council; null: the server's default" })
+
+export const ConversationWithCouncil = Type.Composite([ConversationMeta, Type.Object({ council: CouncilChoice })])
+
 export const Conversation = Type.Composite([
   ConversationMeta,
-  Type.Object({ messages: Type.Array(Type.Union([UserMessage, AssistantMessage])) })
+  Type.Object({ council: Type.Optional(CouncilChoice), messages: Type.Array(Type.Union([UserMessage, AssistantMessage])) })
 ])
 
 /** Responses every authenticated route can give besides its own. */

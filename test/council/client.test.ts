@@ -9,10 +9,20 @@ const ask = [{ role: 'user' as const, content: 'hi' }]
 t.test('sends the model and messages with the key as a bearer token', async (t) => {
   const fake = await startFakeLlm(t, () => 'hello')
   const client = new OpenAiClient({ baseUrl: `${fake.baseUrl}/`, apiKey: KEY, timeoutMs: 5000 })
-  t.equal(await client.complete('org/model', ask), 'hello')
+  t.same(await client.complete('org/model', ask), { text: 'hello', usage: null }, 'no usage reported: null, not zero')
   t.equal(fake.requests.length, 1)
   t.match(fake.requests[0], { path: '/v1/chat/completions', model: 'org/model', messages: ask })
   t.equal(fake.requests[0]!.headers.authorization, `Bearer ${KEY}`)
+})
+
+t.test("usage: tokens and OpenRouter's cost are read; a missing or malformed field is null", async (t) => {
+  const fake = await startFakeLlm(t, () => ({ status: 200, text: 'ok', usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15, cost: 0.00042 } }))
+  const client = new OpenAiClient({ baseUrl: fake.baseUrl, apiKey: KEY, timeoutMs: 5000 })
+  t.same(await client.complete('m', ask), { text: 'ok', usage: { prompt_tokens: 12, completion_tokens: 3, cost: 0.00042 } })
+  fake.setHandler(() => ({ status: 200, text: 'ok', usage: { prompt_tokens: 12, completion_tokens: '3', cost: -1 } }))
+  t.same(await client.complete('m', ask), { text: 'ok', usage: { prompt_tokens: 12, completion_tokens: null, cost: null } })
+  fake.setHandler(() => ({ status: 200, text: 'ok', usage: 'lots' }))
+  t.same(await client.complete('m', ask), { text: 'ok', usage: null })
 })
 
 t.test('no key: no Authorization header (local OpenAI-compatible servers)', async (t) => {

@@ -10,7 +10,7 @@ export interface FakeRequest {
 }
 
 /** What the fake answers: text (200 with that content), or a status with an error body, after a delay. */
-export type FakeReply = string | { status: number; body?: unknown; delayMs?: number; text?: string } | { hang: true }
+export type FakeReply = string | { status: number; body?: unknown; delayMs?: number; text?: string; usage?: unknown } | { hang: true }
 
 export type FakeHandler = (request: FakeRequest) => FakeReply | Promise<FakeReply>
 
@@ -31,7 +31,8 @@ export async function startFakeLlm(t: Test, handler: FakeHandler) {
     res.setHeader('content-type', 'application/json')
     if (typeof reply === 'string' || reply.text !== undefined) {
       const content = typeof reply === 'string' ? reply : reply.text
-      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content } }] }))
+      const usage = typeof reply === 'string' ? undefined : reply.usage
+      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content } }], usage }))
       return
     }
     res.statusCode = reply.status
