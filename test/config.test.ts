@@ -22,12 +22,13 @@ t.test('development defaults: embedded database, demo council, local user', asyn
 
 t.test("a single person's own server (AUTH_MODE=none) is not capped unless USAGE_LIMITS is set", async (t) => {
   const own = loadConfig({})
-  t.same([...own.usageLimits], [['free', { daily: null, monthly: null }], ['pro', { daily: null, monthly: null }], ['enterprise', { daily: null, monthly: null }]])
+  const open = { daily: null, monthly: null, monthlyCost: null }
+  t.same([...own.usageLimits], [['free', open], ['pro', open], ['enterprise', open]])
   const capped = loadConfig({ USAGE_LIMITS: 'free:3/30' })
-  t.same(capped.usageLimits.get('free'), { daily: 3, monthly: 30 }, 'set explicitly, the limits apply')
+  t.same(capped.usageLimits.get('free'), { daily: 3, monthly: 30, monthlyCost: null }, 'set explicitly, the limits apply')
   const team = loadConfig({ AUTH_MODE: 'header' })
-  t.same(team.usageLimits.get('free'), { daily: 10, monthly: 100 }, 'with users, the default limits apply')
-  t.same(team.usageLimits.get('enterprise'), { daily: null, monthly: null })
+  t.same(team.usageLimits.get('free'), { daily: 10, monthly: 100, monthlyCost: null }, 'with users, the default limits apply')
+  t.same(team.usageLimits.get('enterprise'), open)
 })
 
 t.test('production defaults and the provider choice', async (t) => {
@@ -85,15 +86,48 @@ t.test('values are converted and checked; errors name the variable, never the va
 })
 
 t.test('USAGE_LIMITS', async (t) => {
-  const limits = parseUsageLimits('free:5/50, PRO:unlimited/1000,team:20/unlimited,vip:unlimited')
+  const limits = parseUsageLimits('free:5/50, PRO:unlimited/1000/$20,team:20/unlimited,vip:unlimited/$0.5')
   t.same(Object.fromEntries(limits), {
-    free: { daily: 5, monthly: 50 },
-    pro: { daily: null, monthly: 1000 },
-    team: { daily: 20, monthly: null },
-    vip: { daily: null, monthly: null }
+    free: { daily: 5, monthly: 50, monthlyCost: null },
+    pro: { daily: null, monthly: 1000, monthlyCost: 20 },
+    team: { daily: 20, monthly: null, monthlyCost: null },
+    vip: { daily: null, monthly: null, monthlyCost: 0.5 }
   })
   t.throws(() => parseUsageLimits('free:10'), /USAGE_LIMITS entry "free:10" is malformed/)
+  t.throws(() => parseUsageLimits('free:1/2/20'), /malformed: expected .* optionally followed by \/\$budget/)
+  t.throws(() => parseUsageLimits('free:1/2/$-1'), /malformed/)
   t.throws(() => parseUsageLimits('pro:1/2'), /must define the free tier/)
+})
+
+t.test('council settings: presets, allowed models, context budget, quorum, self-votes', async (t) => {
+  const base = { COUNCIL_MODELS: 'a/one,b/two', CHAIRMAN_MODEL: 'c/chair', OPENROUTER_API_KEY: 'k' }
+  const plain = loadConfig(base).llm
+  t.same([...plain.presets.keys()], ['default'])
+  t.same(plain.presets.get('default'), { name: 'default', models: ['a/one', 'b/two'], chairman: 'c/chair', systemPrompt: null, stage2: true, description: null })
+  t.same(plain.allowedModels, ['a/one', 'b/two', 'c/chair'], 'the default council is always allowed')
+  t.equal(plain.contextChars, 48000)
+  t.equal(plain.minAnswers, 1)
+  t.equal(plain.excludeSelfVotes, true)
+
+  const presets = JSON.stringify({
+    fast: { models: ['d/quick'], chairman: 'd/quick', stage2: false, system_prompt: 'Be brief.', description: 'One quick model' },
+    default: { models: ['a/one', 'e/five'], chairman: 'a/one' }
+  })
+  const chosen = loadConfig({ ...base, COUNCIL_PRESETS: presets, ALLOWED_MODELS: 'x/extra, y/other', COUNCIL_CONTEXT_CHARS: '1000', COUNCIL_EXCLUDE_SELF_VOTES: 'false' }).llm
+  t.same([...chosen.presets.keys()], ['default', 'fast'])
+  t.same(chosen.councilModels, ['a/one', 'e/five'], 'a preset named default replaces COUNCIL_MODELS')
+  t.same(chosen.presets.get('fast'), { name: 'fast', models: ['d/quick'], chairman: 'd/quick', systemPrompt: 'Be brief.', stage2: false, description: 'One quick model' })
+  t.same([...chosen.allowedModels].sort(), ['a/one', 'd/quick', 'e/five', 'x/extra', 'y/other'])
+  t.equal(chosen.contextChars, 1000)
+  t.equal(chosen.excludeSelfVotes, false)
+
+  t.throws(() => loadConfig({ ...base, COUNCIL_PRESETS: '{nope' }), /COUNCIL_PRESETS is malformed: expected a JSON object/)
+  t.throws(() => loadConfig({ ...base, COUNCIL_PRESETS: '[]' }), /COUNCIL_PRESETS is malformed/)
+  t.throws(() => loadConfig({ ...base, COUNCIL_PRESETS: '{"x y":{"models":["a"],"chairman":"a"}}' }), /the name "x y" is malformed/)
+  t.throws(() => loadConfig({ ...base, COUNCIL_PRESETS: '{"x":{"models":[],"chairman":"a"}}' }), /preset "x"\/models/)
+  t.throws(() => loadConfig({ ...base, COUNCIL_PRESETS: '{"x":{"models":["a"],"chairman":"a","extra":1}}' }), /preset "x"/)
+  t.throws(() => loadConfig({ ...base, COUNCIL_MIN_ANSWERS: '3' }), /COUNCIL_MIN_ANSWERS \(3\) is more than preset "default" has models \(2\)/)
+  t.throws(() => loadConfig({ ...base, COUNCIL_MIN_ANSWERS: '0' }), ConfigError)
 })
 
 t.test('every variable the server reads is documented in the README and in .env.example', async (t) => {

@@ -3,7 +3,7 @@ import { OpenAiClient } from '../../src/council/client.ts'
 import { type CouncilSettings, fallbackTitle, generateTitle, runCouncil } from '../../src/council/council.ts'
 import { DemoClient } from '../../src/council/demo.ts'
 import { chairmanPrompt, rankingPrompt } from '../../src/council/prompts.ts'
-import { promptOf, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
+import { promptOf, shownAnswers, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
 
 const MODELS = ['m/one', 'm/two', 'm/three']
 
@@ -217,15 +217,17 @@ t.test('each reviewer sees its own order and labels; the stored mapping resolves
   const orders = new Set<string>()
   for (const request of reviews) {
     // What this reviewer was shown: its labels in order, each with the answer under it.
-    const shown = [...promptOf(request).matchAll(/^(Response [A-Z]):\nAnswer from (m\/\w+)$/gm)].map((m) => [m[1]!, m[2]!] as const)
+    const shown = shownAnswers(promptOf(request))
     t.equal(shown.length, 4)
-    orders.add(shown.map(([, model]) => model).join())
+    orders.add(shown.map(({ model }) => model).join())
     const stored = answer.stage2.find((r) => r.model === request.model)!
+    t.same(Object.keys(stored.reviewer_labels!), ['Response A', 'Response B', 'Response C', 'Response D'], 'its own labels, A first')
     // reviewer label -> conversation-wide label -> model is exactly what the reviewer saw.
-    for (const [label, model] of shown) t.equal(answer.metadata.label_to_model![stored.reviewer_labels![label]!], model)
-    // wellBehaved always answers "B, A, C" in the reviewer's own labels.
-    const expected = ['Response B', 'Response A', 'Response C'].map((label) => stored.reviewer_labels![label])
-    t.same(stored.parsed_ranking, expected, `${request.model}'s ranking in conversation-wide labels`)
+    for (const { label, model } of shown) t.equal(answer.metadata.label_to_model![stored.reviewer_labels![label]!], model)
+    // wellBehaved's reviewers prefer two, one, three, then the rest; resolved through the mapping, that is what is stored.
+    const resolved = stored.parsed_ranking.map((label) => answer.metadata.label_to_model![label])
+    t.same(resolved, ['m/two', 'm/one', 'm/three', 'm/four'], `${request.model}'s ranking, resolved`)
+    t.match(stored.ranking, /FINAL RANKING:\n1\. Response B\n2\. Response A\n3\. Response C\n4\. Response D/, 'its text in conversation-wide labels')
   }
   t.ok(orders.size > 1, 'reviewers saw different orders')
   // The aggregate, recomputed by hand with each reviewer's own answer taken out.
@@ -240,16 +242,19 @@ t.test('each reviewer sees its own order and labels; the stored mapping resolves
     t.equal(entry.rankings_count, list.length)
   }
   const withSelf = await runCouncil(QUESTION, { client, settings: council(models, 'm/chair', { excludeSelfVotes: false }), random: seeded(7) })
-  t.equal(withSelf.metadata.aggregate_rankings!.reduce((n, e) => n + e.rankings_count, 0), 12, 'with self-votes every vote counts')
+  t.equal(withSelf.metadata.aggregate_rankings!.reduce((n, e) => n + e.rankings_count, 0), 16, 'with self-votes every vote counts')
   const othersRanked = answer.stage2.reduce((n, r) => n + r.parsed_ranking.filter((label) => answer.metadata.label_to_model![label] !== r.model).length, 0)
-  t.ok(othersRanked < 12)
-  t.equal(answer.metadata.aggregate_rankings!.reduce((n, e) => n + e.rankings_count, 0), othersRanked, 'without, a reviewer\'s vote for itself is not counted')
+  t.equal(othersRanked, 12)
+  t.equal(answer.metadata.aggregate_rankings!.reduce((n, e) => n + e.rankings_count, 0), 12, 'without, a reviewer\'s vote for itself is not counted')
+  t.same(answer.metadata.aggregate_rankings!.map((e) => e.model), ['m/two', 'm/one', 'm/three', 'm/four'])
+  t.same(answer.metadata.agreement, { method: 'kendall_w', value: 1, reviewers: 4, answers: 4 }, 'every reviewer agrees')
 })
 
 t.test('a ranking naming labels that were not shown records them', async (t) => {
   const { client } = await setup(t, (request) =>
     promptOf(request).startsWith('You are evaluating') ? 'FINAL RANKING:\n1. Response F\n2. Response A\n3. Response B' : wellBehaved(request)
   )
+  // In council order (ordered), the reviewer's labels are the conversation-wide ones.
   const answer = await runCouncil(QUESTION, { client, settings: council(MODELS), random: ordered })
   t.same(answer.stage2[0]!.unknown_labels, ['Response F'])
   t.same(answer.stage2[0]!.parsed_ranking, ['Response A', 'Response B'])

@@ -56,11 +56,27 @@ export async function startFakeLlm(t: Test, handler: FakeHandler) {
 /** The prompt text of a recorded request. */
 export const promptOf = (request: FakeRequest) => request.messages.at(-1)?.content ?? ''
 
-/** A council that behaves like real models: answers, rankings in the requested format, a synthesis, a title. */
+// Every reviewer of wellBehaved prefers these answers in this order, whatever labels it is shown them under.
+const PREFERENCE = ['m/two', 'm/one', 'm/three']
+
+/** The labels a ranking prompt showed, each with the model whose "Answer from <model>" it holds, in the order shown. */
+export function shownAnswers(prompt: string): { label: string; model: string }[] {
+  return [...prompt.matchAll(/^(Response [A-Z]):\nAnswer from (\S+)$/gm)].map((match) => ({ label: match[1]!, model: match[2]! }))
+}
+
+/**
+ * A council that behaves like real models: answers, rankings in the requested format, a synthesis, a
+ * title. Its reviewers rank m/two, m/one, m/three (then the rest as shown), under the labels they saw,
+ * so the aggregate is the same however each reviewer's answers were shuffled.
+ */
 export const wellBehaved: FakeHandler = ({ model, messages }) => {
   const prompt = messages.at(-1)!.content
   if (prompt.startsWith('Generate a very short title')) return '"Choosing A Database"'
   if (prompt.startsWith('You are the Chairman')) return `Synthesis by ${model}`
-  if (prompt.includes('FINAL RANKING:')) return `Thoughts from ${model}.\n\nFINAL RANKING:\n1. Response B\n2. Response A\n3. Response C`
+  if (prompt.includes('FINAL RANKING:')) {
+    const rank = (m: string) => (PREFERENCE.includes(m) ? PREFERENCE.indexOf(m) : PREFERENCE.length)
+    const order = shownAnswers(prompt).sort((a, b) => rank(a.model) - rank(b.model))
+    return `Thoughts from ${model}.\n\nFINAL RANKING:\n${order.map(({ label }, i) => `${i + 1}. ${label}`).join('\n')}`
+  }
   return `Answer from ${model}`
 }

@@ -70,16 +70,20 @@ await eachBackend(t, async (t, backend) => {
     const [, s1, , s2, , s3, title] = stream.events
     t.same(s1!.data, ['m/one', 'm/two', 'm/three'].map((model) => ({ model, response: `Answer from ${model}` })))
     t.same(Object.keys(s2!).sort(), ['data', 'metadata', 'type'])
-    t.same(s2!.metadata, {
+    t.same(Object.keys(s2!.metadata as object), ['label_to_model', 'aggregate_rankings', 'aggregate_borda', 'agreement'])
+    t.match(s2!.metadata, {
       label_to_model: { 'Response A': 'm/one', 'Response B': 'm/two', 'Response C': 'm/three' },
+      // Each reviewer's vote for its own answer left out.
       aggregate_rankings: [
-        { model: 'm/two', average_rank: 1, rankings_count: 3 },
-        { model: 'm/one', average_rank: 2, rankings_count: 3 },
-        { model: 'm/three', average_rank: 3, rankings_count: 3 }
-      ]
+        { model: 'm/two', average_rank: 1, rankings_count: 2 },
+        { model: 'm/one', average_rank: 1.5, rankings_count: 2 },
+        { model: 'm/three', average_rank: 2, rankings_count: 2 }
+      ],
+      agreement: { method: 'kendall_w', value: 1, reviewers: 3, answers: 3 }
     })
     t.same(s3!.data, { model: 'm/chair', response: 'Synthesis by m/chair' })
-    t.same(s3!.metadata, { ...(s2!.metadata as object), errors: [], question_position: 0 }, 'stage3_complete carries the final stored metadata')
+    t.match(s3!.metadata, { ...(s2!.metadata as object), errors: [], question_position: 0, status: 'complete' })
+    t.same((await getConversation(id)).messages[1].metadata, s3!.metadata, 'stage3_complete carries the final stored metadata')
     t.same(title, { type: 'title_complete', data: { title: 'Choosing A Database' } })
     for (const chunk of stream.chunks) t.match(chunk, /^data: \{.*\}\n\n$/s, 'each piece that arrives is whole events')
 
@@ -107,7 +111,7 @@ await eachBackend(t, async (t, backend) => {
     t.equal(stored.title, 'Choosing A Database')
   })
 
-  t.test('every stage-1 model failing: 502, user message and title kept, no assistant message', async (t) => {
+  t.test('every stage-1 model failing: 502, the answer stored as failed with its errors, the title kept', async (t) => {
     fake.setHandler((request) =>
       request.model === 'm/title' ? wellBehaved(request) : { status: 402, body: { error: { message: 'Insufficient credits' } } }
     )
@@ -116,15 +120,18 @@ await eachBackend(t, async (t, backend) => {
     t.equal(res.statusCode, 502)
     t.match(res.json(), { statusCode: 502, error: 'Bad Gateway', message: /every council model failed: m\/one \(402: Insufficient credits\)/ })
     t.same(res.json().errors.map((e: { model: string }) => e.model), ['m/one', 'm/two', 'm/three'])
+    t.equal(res.json().position, 1, 'the failed answer\'s position, for a retry')
     const stored = await getConversation(id)
-    t.same(stored.messages.map((m: { role: string }) => m.role), ['user'])
+    t.same(stored.messages.map((m: { role: string }) => m.role), ['user', 'assistant'], 'never a lone question')
+    t.match(stored.messages[1], { stage1: [], stage2: [], stage3: null, metadata: { status: 'failed', missing: ['m/one', 'm/two', 'm/three'] } })
+    t.equal(stored.messages[1].metadata.errors.length, 3)
     t.equal(stored.title, 'Choosing A Database', 'a first message still gets its title')
 
     const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Fail again?' }, { headers: USER })
     t.equal(stream.status, 200)
     t.same(stream.events.map((e) => e.type), ['stage1_start', 'error'])
     t.match(stream.events[1], { type: 'error', message: /Insufficient credits/ })
-    t.same((await getConversation(id)).messages.map((m: { role: string }) => m.role), ['user', 'user'])
+    t.same((await getConversation(id)).messages.map((m: { role: string }) => m.role), ['user', 'assistant', 'user', 'assistant'])
     const warnings = logs.filter((line) => line.msg === 'model call failed: m/one (stage1)')
     t.ok(warnings.length >= 2, 'each failure is logged')
     t.match(warnings[0], { level: 40, modelError: { model: 'm/one', stage: 'stage1', status: 402, message: 'Insufficient credits' } })
@@ -242,7 +249,16 @@ await eachBackend(t, async (t, backend) => {
 
   t.test('GET /api/council', async (t) => {
     const res = await app.inject({ url: '/api/council', headers: USER })
-    t.same(res.json(), { council: ['m/one', 'm/two', 'm/three'], chairman: 'm/chair', demo: false })
+    t.same(res.json(), {
+      council: ['m/one', 'm/two', 'm/three'],
+      chairman: 'm/chair',
+      demo: false,
+      presets: [{ name: 'default', models: ['m/one', 'm/two', 'm/three'], chairman: 'm/chair', stage2: true, system_prompt: null, description: null }],
+      allowed_models: ['m/one', 'm/two', 'm/three', 'm/chair'],
+      context_chars: 48000,
+      min_answers: 1,
+      exclude_self_votes: true
+    })
   })
 
   t.test('the API key goes only to LLM_BASE_URL and is never logged', async (t) => {
