@@ -55,7 +55,10 @@ export const api = {
     const { data, headers } = await request('GET', `/api/conversations?${query}`)
     return { items: data, next: headers.get('x-next-cursor') }
   },
-  create: async () => (await request('POST', '/api/conversations', {})).data,
+  create: async (council) => (await request('POST', '/api/conversations', council ? { council } : {})).data,
+  setCouncil: async (id, council) => (await request('PATCH', `/api/conversations/${id}/council`, council ?? {})).data,
+  followUp: async (id, content) => (await request('POST', `/api/conversations/${id}/follow-up`, { content })).data,
+  retry: async (id, position) => (await request('POST', `/api/conversations/${id}/messages/${position}/retry`)).data,
   get: async (id) => (await request('GET', `/api/conversations/${encodeURIComponent(id)}`)).data,
   rename: async (id, title) => (await request('PATCH', `/api/conversations/${id}/title`, { title })).data,
   star: async (id) => (await request('POST', `/api/conversations/${id}/star`)).data,

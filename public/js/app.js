@@ -1,7 +1,8 @@
 import { passwordChangeView, settingsView, signInView } from './account.js'
 import { adminView } from './admin.js'
 import { ApiError, api } from './api.js'
-import { h } from './dom.js'
+import { councilOptions, councilPicker, councilSummary } from './council.js'
+import { h, spinner } from './dom.js'
 import { limitText, messageView, usageMeter } from './views.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -156,7 +157,7 @@ async function removeConversation(conversation) {
 
 // ---- main views -----------------------------------------------------------------------------
 
-function composer(onSubmit) {
+function composer(onSubmit, { onFollowUp } = {}) {
   const textarea = h('textarea', {
     id: 'question',
     name: 'content',
@@ -166,29 +167,39 @@ function composer(onSubmit) {
     required: true
   })
   const button = h('button', { type: 'submit', className: 'primary' }, 'Send')
+  // Facts or answers for the council, stored without a run: the next question's context.
+  const addButton = onFollowUp
+    ? h('button', { type: 'button', className: 'follow-up', title: 'Store this for the council without asking it now; it is part of the next question\'s context' }, 'Add without asking')
+    : null
   const form = h('form', { className: 'composer' },
     h('label', { for: 'question', className: 'visually-hidden' }, 'Your question'),
     textarea,
-    button)
+    h('div', { className: 'composer-buttons' }, button, addButton))
+  const submitWith = async (handler) => {
+    const content = textarea.value
+    if (!content.trim() || state.busy) return
+    state.busy = true
+    textarea.disabled = button.disabled = true
+    if (addButton) addButton.disabled = true
+    try {
+      if (await handler(content)) textarea.value = ''
+    } finally {
+      state.busy = false
+      textarea.disabled = button.disabled = false
+      if (addButton) addButton.disabled = false
+      textarea.focus()
+    }
+  }
+  addButton?.addEventListener('click', () => submitWith(onFollowUp))
   textarea.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault()
       form.requestSubmit()
     }
   })
-  form.addEventListener('submit', async (event) => {
+  form.addEventListener('submit', (event) => {
     event.preventDefault()
-    const content = textarea.value
-    if (!content.trim() || state.busy) return
-    state.busy = true
-    textarea.disabled = button.disabled = true
-    try {
-      if (await onSubmit(content)) textarea.value = ''
-    } finally {
-      state.busy = false
-      textarea.disabled = button.disabled = false
-      textarea.focus()
-    }
+    submitWith(onSubmit)
   })
   return form
 }
@@ -240,16 +251,40 @@ function claimNotice() {
       } }, 'Make them mine')))))
 }
 
+/**
+ * "Council: default: a, b · chair c" with a Change button that opens the picker; `onChoose(choice)`
+ * returns the choice now in force (null: the default), or undefined when it was refused.
+ */
+function councilBar(current, onChoose) {
+  const bar = h('div', { className: 'council-bar' })
+  const render = (choice, info) => {
+    const change = h('button', { type: 'button', className: 'link', 'aria-expanded': 'false' }, 'Change')
+    change.addEventListener('click', () => {
+      if (bar.querySelector('.council-picker')) return render(choice, info)
+      change.setAttribute('aria-expanded', 'true')
+      bar.append(councilPicker(info, choice, async (next) => {
+        const applied = await onChoose(next)
+        if (applied !== undefined) render(applied, info)
+      }))
+    })
+    bar.replaceChildren(h('span', { className: 'council-summary' }, `Council · ${councilSummary(choice, info)}`), ' ', change)
+  }
+  councilOptions().then((info) => render(current, info), () => bar.remove())
+  return bar
+}
+
 function showHome() {
   state.current = null
   renderList()
+  let choice = null
   $('#main').replaceChildren(
     h('header', { className: 'main-header' }, menuButton(), h('h2', {}, 'Ask the council')),
     h('section', { className: 'welcome' },
       h('p', {}, 'Several models answer your question, rank each other\'s anonymised answers, and a chairman writes the final answer.'),
       demoNotice(), claimNotice()),
+    councilBar(null, async (next) => (choice = Object.keys(next).length ? next : null)),
     composer(async (content) => {
-      const created = await api.create().catch((error) => (toast(describe(error)), null))
+      const created = await api.create(choice).catch((error) => (toast(describe(error)), null))
       if (!created) return false
       upsertConversation(created, { toTop: true })
       await navigate(`/c/${created.id}`)
@@ -271,7 +306,7 @@ function showNotFound(text = 'This conversation does not exist, or it is not you
 function renderMessages() {
   const list = $('#messages')
   if (!list || !state.current) return
-  list.replaceChildren(...state.current.messages.map(messageView))
+  list.replaceChildren(...state.current.messages.map((message, position) => messageView(message, position, retryAnswer)))
   if (state.current.messages.length === 0) list.append(h('p', { className: 'empty' }, 'No messages yet: ask the council below.'))
 }
 
@@ -291,11 +326,65 @@ async function showConversation(id) {
   renderList()
   $('#main').replaceChildren(
     h('header', { className: 'main-header' }, menuButton(), h('h2', { id: 'conversation-title' }, conversation.title)),
+    councilBar(conversation.council ?? null, async (next) => {
+      try {
+        return (await api.setCouncil(conversation.id, next)).council
+      } catch (error) {
+        toast(describe(error))
+        return undefined
+      }
+    }),
     h('div', { id: 'messages', className: 'messages', 'aria-live': 'polite' }),
-    composer(ask))
+    composer(ask, { onFollowUp: addFollowUp }))
   document.title = `${conversation.title} · LLM Council`
   renderMessages()
   $('#main').focus({ preventScroll: true })
+}
+
+/** Reads the open conversation again: what the server stored is what the page shows. */
+async function reloadCurrent(conversation) {
+  const fresh = await api.get(conversation.id).catch(() => null)
+  if (!fresh) return
+  conversation.messages = fresh.messages
+  if (state.current === conversation) renderMessages()
+}
+
+/** Stores facts or answers for the council without a run. */
+async function addFollowUp(content) {
+  const conversation = state.current
+  if (!conversation) return false
+  try {
+    const stored = await api.followUp(conversation.id, content)
+    conversation.messages.push({ role: 'user', kind: 'follow_up', content: stored.content })
+    renderMessages()
+    upsertConversation({ id: conversation.id, message_count: conversation.messages.length, updated_at: new Date().toISOString() }, { toTop: true })
+    return true
+  } catch (error) {
+    toast(describe(error))
+    return false
+  }
+}
+
+/** Runs again what failed in the answer at `position`, which is then shown as updated. */
+async function retryAnswer(position) {
+  const conversation = state.current
+  const message = conversation?.messages[position]
+  if (!message || state.busy) return
+  state.busy = true
+  message.pending = { stage: 0 }
+  const article = $('#messages')?.children[position]
+  article?.prepend(spinner('Running again what failed…'))
+  try {
+    Object.assign(message, await api.retry(conversation.id, position), { pending: null })
+  } catch (error) {
+    message.pending = null
+    toast(describe(error))
+    await reloadCurrent(conversation)
+  } finally {
+    state.busy = false
+    if (state.current === conversation) renderMessages()
+    refreshUsage()
+  }
 }
 
 /** Sends a question over the stream and shows each stage as it arrives. */
@@ -326,6 +415,8 @@ async function ask(content) {
       if (still()) renderMessages()
     })
     pending.pending = null
+    // A run that failed is stored as a failed answer: show that one, with its errors and Retry.
+    if (pending.error) await reloadCurrent(conversation)
     upsertConversation({ id: conversation.id, message_count: conversation.messages.length, updated_at: new Date().toISOString() }, { toTop: true })
     return true
   } catch (error) {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { chairmanPrompt } from '../../src/council/prompts.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { eachBackend, openTestDatabase } from '../helpers/db.ts'
-import { type FakeHandler, promptOf, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
+import { promptOf, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
 
 const USER = { 'x-forwarded-user': 'asker' }
 const OTHER = { 'x-forwarded-user': 'stranger' }
