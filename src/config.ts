@@ -347,8 +347,9 @@ function llmConfig(env: Env, production: boolean): Config['llm'] {
   const councilModels = listed.length > 0 ? listed : demo ? DEMO_COUNCIL : DEFAULT_COUNCIL_MODELS
   const chairmanModel = env.CHAIRMAN_MODEL?.trim() || (demo ? DEMO_CHAIRMAN : DEFAULT_CHAIRMAN_MODEL)
   const presets = parsePresets(env.COUNCIL_PRESETS, { name: DEFAULT_PRESET, models: councilModels, chairman: chairmanModel, systemPrompt: null, stage2: true, description: null })
-  const allowed = new Set(splitList(env.ALLOWED_MODELS))
-  for (const preset of presets.values()) for (const model of [...preset.models, preset.chairman]) allowed.add(model)
+  // The presets' models first (the default council's lead), then the extra ones users may pick.
+  const allowed = new Set([...presets.values()].flatMap((preset) => [...preset.models, preset.chairman]))
+  for (const model of splitList(env.ALLOWED_MODELS)) allowed.add(model)
   for (const preset of presets.values()) {
     if (preset.models.length < env.COUNCIL_MIN_ANSWERS) {
       throw new ConfigError(`COUNCIL_MIN_ANSWERS (${env.COUNCIL_MIN_ANSWERS}) is more than preset "${preset.name}" has models (${preset.models.length})`)

@@ -93,7 +93,7 @@ t.test('SIGTERM during a council run: the run completes, its answer is stored, e
 t.test('the grace period runs out: the stream ends with "server shutting down", the unit is given back', async (t) => {
   const result = await scenario(t, { start: 'node', signals: ['SIGTERM'], graceMs: 500, chairmanAnswers: false })
   t.same(result.events.at(-1), { type: 'error', message: 'server shutting down' })
-  t.same(result.stored, ['user'], 'no assistant message')
+  t.same(result.stored, ['user', 'assistant'], 'stored as a failed answer, to retry: never a lone question')
   t.equal(Number(result.usage?.daily_used), 0, 'refunded')
   t.equal(result.exit.code, 0)
 })

@@ -8,7 +8,7 @@ import { DEFAULT_TITLE } from '../domain.ts'
 import type { UsageFigures } from './usage.ts'
 
 /** A message read from a file; `createdAt` is its own time when the file gave one. */
-export type ImportMessage = ({ role: 'user'; content: string } | ({ role: 'assistant' } & AssistantStages)) & { createdAt?: string | null }
+export type ImportMessage = ({ role: 'user'; kind?: 'follow_up'; content: string } | ({ role: 'assistant' } & AssistantStages)) & { createdAt?: string | null }
 
 /** Fields a source held that have no place here: field name -> how many times this source held it. */
 export type NotKept = Record<string, number>
@@ -81,7 +81,7 @@ export interface ExportConversation {
   messages: ExportMessage[]
 }
 
-export type ExportMessage = ({ role: 'user'; content: string | null } | ({ role: 'assistant' } & AssistantStages)) & { created_at: string }
+export type ExportMessage = ({ role: 'user'; kind: 'follow_up' | null; content: string | null } | ({ role: 'assistant' } & AssistantStages)) & { created_at: string }
 
 /** A usage row as llm-council's usage files hold it (limits are the stored per-user overrides). */
 export type ExportUsage = Omit<UsageFigures, 'daily_resets_at' | 'monthly_resets_at'> & {
@@ -269,6 +269,7 @@ export class TransferRepo {
       .select({
         conversationId: messages.conversationId,
         role: messages.role,
+        kind: messages.kind,
         content: messages.content,
         stage1: messages.stage1,
         stage2: messages.stage2,
@@ -280,8 +281,8 @@ export class TransferRepo {
       .where(inArray(messages.conversationId, page.map((c) => c.id)))
       .orderBy(asc(messages.conversationId), asc(messages.position))
     const byConversation = new Map<string, ExportMessage[]>(page.map((c) => [c.id, []]))
-    for (const { conversationId, role, content, created_at, ...stages } of rows) {
-      byConversation.get(conversationId)!.push(role === 'user' ? { role, content, created_at } : { role, ...stages, created_at })
+    for (const { conversationId, role, kind, content, created_at, ...stages } of rows) {
+      byConversation.get(conversationId)!.push(role === 'user' ? { role, kind, content, created_at } : { role, ...stages, created_at })
     }
     return page.map((c) => ({ ...c, messages: byConversation.get(c.id)! }))
   }

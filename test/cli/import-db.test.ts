@@ -186,6 +186,8 @@ function expected(c: OldConversationRow) {
     message_count: c.messages.length,
     created_at: iso(c.created),
     updated_at: iso(c.updated ?? latest ?? c.created),
+    // Imported conversations use the server's default council.
+    council: null,
     messages
   }
 }

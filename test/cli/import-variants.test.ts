@@ -43,7 +43,8 @@ const FORK_FILES: Record<string, unknown> = {
         stage3: { model: 'c/chair', response: 'Hello there' },
         created_at: '2024-04-01T09:00:30',
         rating: 5
-      }
+      },
+      { role: 'user', kind: 'follow_up', content: 'We have three engineers.', created_at: '2024-04-01T09:01:00' }
     ]
   },
   'conversations/no-times.json': {
@@ -77,7 +78,7 @@ await eachBackend(t, async (t, backend) => {
 
     const summary = await runImport(repo, { paths: ['data'], baseDir: dir, defaultUser: 'me' })
     t.same(summary.failures, [])
-    t.match(summary, { conversationsCreated: 3, messagesAdded: 7, usageCreated: 1 })
+    t.match(summary, { conversationsCreated: 3, messagesAdded: 8, usageCreated: 1 })
     t.same(summary.notKept, { tags: 2, council_models: 1, 'messages[].id': 1, 'messages[].rating': 1, stripe_customer_id: 1 },
       'each field with no place, counted by the files that held it')
     t.same(summary.idMappings.map((m) => m.path), ['data/conversations/no-times.json', 'data/conversations/plain-answer.json'], 'paths as written')
@@ -99,6 +100,7 @@ await eachBackend(t, async (t, backend) => {
     const extras = (await app.inject({ url: '/api/conversations/6f0c4a38-95d4-4a4e-9a55-0d4a4c1f1f01', headers: me })).json()
     t.equal(extras.updated_at, '2024-04-03T12:30:00.000000Z', 'updated_at is the activity time')
     t.same(extras.messages[1].stage1, [{ model: 'a/one', response: 'Hi', tokens: 3 }], 'fields inside stages are stored as written')
+    t.same(extras.messages[2], { role: 'user', kind: 'follow_up', content: 'We have three engineers.', created_at: '2024-04-01T09:01:00.000000Z' }, 'a follow-up stays one')
     const noTimes = (await app.inject({ url: '/api/conversations/no-times', headers: me })).json()
     t.equal(noTimes.updated_at, noTimes.created_at)
     t.equal(noTimes.messages[0].created_at, noTimes.created_at)
@@ -118,8 +120,8 @@ await eachBackend(t, async (t, backend) => {
     await runExport(repo, { dir: join(dir, 'export') })
     const elsewhere = await openTestDatabase(t, backend)
     await runImport(new TransferRepo(elsewhere.db), { paths: [join(dir, 'export')], defaultUser: 'me' })
-    const times = (db: Db) => queryRows(db, sql`select c.updated_at, m.position, m.created_at from conversations c join messages m on m.conversation_id = c.id order by c.id, m.position`)
-    t.same(await times(elsewhere.db), await times(database.db), 'message and activity times survive an export')
+    const times = (db: Db) => queryRows(db, sql`select c.updated_at, m.position, m.kind, m.created_at from conversations c join messages m on m.conversation_id = c.id order by c.id, m.position`)
+    t.same(await times(elsewhere.db), await times(database.db), 'message and activity times, and follow-ups, survive an export')
   })
 })
 

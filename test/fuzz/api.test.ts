@@ -25,6 +25,9 @@ const ROUTES = [
   ['DELETE', '/api/conversations/:id'],
   ['POST', '/api/conversations/:id/message'],
   ['POST', '/api/conversations/:id/message/stream'],
+  ['POST', '/api/conversations/:id/follow-up'],
+  ['PATCH', '/api/conversations/:id/council'],
+  ['POST', '/api/conversations/:id/messages/:position/retry'],
   ['GET', '/api/usage'],
   ['GET', '/api/council'],
   ['PUT', '/api/admin/users/:userId/tier'],
@@ -72,6 +75,8 @@ const jsonish: fc.Arbitrary<unknown> = fc.oneof(
   fc.record({ content: fc.oneof(anyText, fc.jsonValue({ maxDepth: 2 })) }),
   fc.record({ title: fc.oneof(anyText, fc.jsonValue({ maxDepth: 2 })) }),
   fc.record({ tier: fc.oneof(anyText, fc.constantFrom('pro', 'free', 'PRO', 'enterprise')) }),
+  fc.record({ preset: fc.oneof(anyText, fc.constantFrom('default', 'nope')), models: fc.oneof(fc.array(anyText, { maxLength: 10 }), fc.jsonValue({ maxDepth: 1 })), chairman: anyText, stage2: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: [] }),
+  fc.record({ council: fc.record({ preset: anyText, models: fc.array(fc.constantFrom('m/one', 'm/two', 'evil/model'), { maxLength: 4 }) }, { requiredKeys: [] }) }),
   fc.record({ email: fc.oneof(anyText, fc.emailAddress()), password: fc.oneof(anyText, fc.constant('a long enough password')) }, { requiredKeys: [] }),
   fc.record({ name: anyText, display_name: fc.oneof(anyText, fc.constant(null)), preferences: fc.dictionary(anyText, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }) }, { requiredKeys: [] }),
   fc.record({ disabled: fc.jsonValue({ maxDepth: 1 }), role: anyText, reset_password: fc.jsonValue({ maxDepth: 1 }), claim_from: anyText, current_password: anyText, new_password: anyText, everywhere: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: [] }),
@@ -175,7 +180,7 @@ async function fuzzRoutes(t: Test, backend: BackendName, mode: Mode): Promise<vo
         await queryRows(
           database.db,
           sql`select (select count(*) from conversations) as c, (select count(*) from messages) as m,
-            (select md5(coalesce(string_agg(id::text || title || starred::text || message_count::text, ',' order by id), '')) from conversations) as cs,
+            (select md5(coalesce(string_agg(id::text || title || starred::text || message_count::text || coalesce(council::text, '-'), ',' order by id), '')) from conversations) as cs,
             (select md5(coalesce(string_agg(user_id || tier || daily_used::text || coalesce(daily_limit::text, '-'), ',' order by user_id), '')) from usage) as us,
             (select md5(coalesce(string_agg(user_id || coalesce(email, '-') || role || coalesce(disabled_at::text, '-') || coalesce(password_hash, '-'), ',' order by user_id), '')) from accounts) as ac,
             (select count(*) from api_keys) as k, (select count(*) from sessions) as se,
@@ -195,7 +200,10 @@ async function fuzzRoutes(t: Test, backend: BackendName, mode: Mode): Promise<vo
         extraHeaders,
         async ([method, template], param, query, sent, credential, extra) => {
           cases++
-          const path = template.replace(':id', param === OWN ? ownId : param).replace(':userId', param === OWN ? fuzzerId : param)
+          const path = template
+            .replace(':id', param === OWN ? ownId : param)
+            .replace(':userId', param === OWN ? fuzzerId : param)
+            .replace(':position', param === OWN ? '1' : param)
           const search = Object.entries(query).map(([key, value]) => `${encodeURIComponent(key)}=${value}`).join('&')
           const headers: Record<string, string> = { ...extra }
           if (credential.kind === 'valid') Object.assign(headers, validHeaders, extra.origin ? { origin: extra.origin } : {})

@@ -61,7 +61,7 @@ const PREFERENCE = ['m/two', 'm/one', 'm/three']
 
 /** The labels a ranking prompt showed, each with the model whose "Answer from <model>" it holds, in the order shown. */
 export function shownAnswers(prompt: string): { label: string; model: string }[] {
-  return [...prompt.matchAll(/^(Response [A-Z]):\nAnswer from (\S+)$/gm)].map((match) => ({ label: match[1]!, model: match[2]! }))
+  return [...prompt.matchAll(/^(Response [A-Z]):\n(?:Answer from (\S+?)\.?(?:\s|$))?/gm)].map((match) => ({ label: match[1]!, model: match[2] ?? '' }))
 }
 
 /**

@@ -36,7 +36,10 @@ function toFile(conversation: ExportConversation) {
     // Each message with its own time, which import-json reads back (llm-council itself ignores it).
     messages: conversation.messages.map((message) => {
       const created_at = naiveUtc(message.created_at)
-      if (message.role === 'user') return { role: 'user', content: message.content ?? '', created_at }
+      if (message.role === 'user') {
+        const { kind, content } = message
+        return kind ? { role: 'user', kind, content: content ?? '', created_at } : { role: 'user', content: content ?? '', created_at }
+      }
       const { metadata, created_at: _, ...stages } = message
       return metadata === null ? { ...stages, created_at } : { ...stages, metadata, created_at }
     })

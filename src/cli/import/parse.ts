@@ -56,7 +56,7 @@ function objectOrNull(value: unknown, field: string): Record<string, unknown> | 
 
 const CONVERSATION_FIELDS = new Set(['id', 'user_id', 'title', 'starred', 'created_at', 'updated_at', 'messages'])
 const MESSAGE_TIME_FIELDS = ['created_at', 'timestamp'] as const
-const USER_MESSAGE_FIELDS = new Set(['role', 'content', ...MESSAGE_TIME_FIELDS])
+const USER_MESSAGE_FIELDS = new Set(['role', 'kind', 'content', ...MESSAGE_TIME_FIELDS])
 const ASSISTANT_MESSAGE_FIELDS = new Set(['role', 'stage1', 'stage2', 'stage3', 'metadata', ...MESSAGE_TIME_FIELDS])
 // Usage limits are known and left out on purpose: a user's limits come from their tier.
 const USAGE_FIELDS = new Set([
@@ -97,6 +97,8 @@ function message(raw: unknown, index: number, notKept: NotKept): ImportMessage {
   if (raw.role === 'user') {
     if (typeof raw.content !== 'string') throw new BadFile(`${at}.content is not a string`)
     noteUnknown(raw, USER_MESSAGE_FIELDS, 'messages[].', notKept)
+    // A follow-up (facts sent without a council run), as export-json writes it; any other kind is a question.
+    if (raw.kind === 'follow_up') return { role: 'user', kind: 'follow_up', content: raw.content, createdAt }
     return { role: 'user', content: raw.content, createdAt }
   }
   if (raw.role === 'assistant') {
