@@ -65,6 +65,9 @@ const formatCost = (cost) => `$${cost < 0.01 ? cost.toFixed(6).replace(/0+$/, ''
 export function tokensLine(usage, prefix = 'Tokens') {
   if (!usage || usage.calls === 0) return null
   const known = usage.calls - usage.unknown_calls
+  if (known <= 0 && usage.prompt_tokens === 0 && usage.completion_tokens === 0) {
+    return h('p', { className: 'note tokens' }, `${prefix}: not reported by the provider (${usage.calls} call${usage.calls === 1 ? '' : 's'})`)
+  }
   return h('p', { className: 'note tokens' },
     `${prefix}: ${usage.prompt_tokens.toLocaleString()} in · ${usage.completion_tokens.toLocaleString()} out · cost ${known > 0 ? formatCost(usage.cost) : 'unknown'}` +
     (usage.unknown_calls > 0 && known > 0 ? ` (${usage.unknown_calls} call${usage.unknown_calls === 1 ? '' : 's'} reported no usage)` : ''))

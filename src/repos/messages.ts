@@ -10,8 +10,9 @@ const byIdAndOwner = (userId: string, conversationId: string) => and(eq(conversa
 
 type NewMessage = { role: 'user'; kind?: 'follow_up'; content: string } | ({ role: 'assistant' } & AssistantStages)
 
-// The most earlier messages a run reads for its context; the character budget is far smaller than these hold.
-const HISTORY_MESSAGES = 1_000
+// The most earlier messages a run reads for its context (a hundred exchanges): the character budget
+// keeps far fewer in ordinary use, and a run never reads a whole long conversation.
+const HISTORY_MESSAGES = 200
 
 /** A stored answer a retry works on, with the question it answers. */
 export interface RetryTarget {
