@@ -183,7 +183,10 @@ export class AskService {
     const { question, questionPosition } = plan
     const signal = this.#stop.signal
     const calls: CallUsage[] = []
-    const title = questionPosition === 0 && plan.answerPosition === null ? generateTitle(question, client, llm.titleModel, signal) : null
+    const past = questionPosition === 0 ? [] : await messages.history(conversationId, questionPosition)
+    // A conversation's first question titles it (follow-ups sent before it do not count).
+    const first = plan.answerPosition === null && !past.some((message) => message.role === 'user' && message.kind === 'question')
+    const title = first ? generateTitle(question, client, llm.titleModel, signal) : null
     const storeTitle = async () => {
       if (!title) return
       const { title: text, error, call } = await title
@@ -193,7 +196,6 @@ export class AskService {
       if (await conversations.setGeneratedTitle(userId, conversationId, text)) onEvent({ type: 'title_complete', data: { title: text } })
     }
 
-    const past = questionPosition === 0 ? [] : await messages.history(conversationId, questionPosition)
     // Which question this answers, in the stored answer itself (and so in stage3_complete's metadata).
     const emit = (event: AskEvent) => {
       if (event.type === 'stage3_complete') event.metadata.question_position = questionPosition

@@ -271,6 +271,57 @@ await eachBackend(t, async (t, backend) => {
     t.equal((await app.inject({ url: '/api/usage', headers: user })).json().tokens.today.unknown_calls, 7)
   })
 
+  t.test("llm-council's own frontend still reads everything: its stream parser and the stored shapes it renders", async (t) => {
+    const base = await app.listen({ port: 0, host: '127.0.0.1' })
+    // That frontend reads the stream chunk by chunk, splits each chunk on newlines and parses every
+    // `data: ` line as one JSON event (no buffering across chunks); it ignores event types it does not know.
+    const readAsLlmCouncil = async (id: string, content: string) => {
+      const response = await fetch(`${base}/api/conversations/${id}/message/stream`, { method: 'POST', headers: { 'content-type': 'application/json', ...USER }, body: JSON.stringify({ content }) })
+      const events: { type: string; [key: string]: unknown }[] = []
+      const decoder = new TextDecoder()
+      const reader = response.body!.getReader()
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        for (const line of decoder.decode(read.value).split('\n')) if (line.startsWith('data: ')) events.push(JSON.parse(line.slice(6)))
+      }
+      return events
+    }
+    const id = await newConversation()
+    await followUp(id, 'Some facts first.')
+    const events = await readAsLlmCouncil(id, 'Compatible?')
+    t.same(events.map((e) => e.type), ['stage1_start', 'stage1_complete', 'stage2_start', 'stage2_complete', 'stage3_start', 'stage3_complete', 'title_complete', 'complete'])
+    const byType = Object.fromEntries(events.map((e) => [e.type, e])) as unknown as {
+      stage1_complete: { data: object[] }
+      stage2_complete: { data: { model: unknown; ranking: string; parsed_ranking: string[] }[]; metadata: { label_to_model: Record<string, string>; aggregate_rankings: Record<string, unknown>[] } }
+      stage3_complete: { data: object }
+      title_complete: { data: { title: unknown } }
+    }
+    for (const answer of byType.stage1_complete.data) t.same(Object.keys(answer).sort(), ['model', 'response'])
+    const labels = byType.stage2_complete.metadata.label_to_model
+    for (const review of byType.stage2_complete.data) {
+      t.type(review.model, 'string')
+      t.type(review.ranking, 'string')
+      for (const label of review.parsed_ranking) t.type(labels[label], 'string', 'every parsed label resolves through label_to_model')
+      // Its ranking tab replaces each "Response X" of label_to_model in the text: the text uses those labels.
+      t.same([...new Set(review.ranking.match(/Response [A-Z]/g))].sort(), Object.keys(labels).sort())
+    }
+    for (const row of byType.stage2_complete.metadata.aggregate_rankings) {
+      t.type(row.model, 'string')
+      t.type(row.average_rank, 'number')
+      t.type(row.rankings_count, 'number')
+    }
+    t.same(Object.keys(byType.stage3_complete.data).sort(), ['model', 'response'])
+    t.type(byType.title_complete.data.title, 'string')
+
+    fake.setHandler((request) => (isTitle(promptOf(request)) ? wellBehaved(request) : { status: 500 }))
+    const failed = await readAsLlmCouncil(id, 'Now failing?')
+    t.same(failed.map((e) => e.type), ['stage1_start', 'error'])
+    t.type(failed[1]!.message, 'string')
+    const stored = await getConversation(id)
+    // It renders a user message from role and content, and an answer's stages only when present and non-empty.
+    t.match(stored.messages[0], { role: 'user', content: 'Some facts first.' })
+    t.match(stored.messages.at(-1), { role: 'assistant', stage1: [], stage2: [], stage3: null })
+  })
+
   t.test("a tier's monthly cost budget stops new questions once spent", async (t) => {
     const user = { 'x-forwarded-user': 'budgeted' }
     const admin = await buildTestApp(t, database, { ...env, ADMIN_TOKEN: 'admin-token-for-council-tests-0123456789' })
