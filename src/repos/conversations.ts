@@ -64,6 +64,7 @@ export class ConversationsRepo {
     this.#db = db
     this.#timer = timer
     this.#statements = {
+      create: db.insert(conversations).values({ userId: sql.placeholder('userId') }).returning(conversationColumns).prepare('conversation_create'),
       get: db.select(conversationColumns).from(conversations).where(byIdAndOwner).prepare('conversation_get'),
       messages: db
         .select({ json: messageJson })
@@ -120,7 +121,11 @@ export class ConversationsRepo {
   }
 
   async create(userId: string, council: ChosenCouncil | null = null): Promise<ConversationWithCouncil> {
-    const [row] = await this.#timer.time('conversations.create', this.#db.insert(conversations).values({ userId, council }).returning(conversationColumns))
+    // Most conversations start on the default council: that insert is prepared like the other hot statements.
+    const insert = council === null
+      ? this.#statements.create.execute({ userId })
+      : this.#db.insert(conversations).values({ userId, council }).returning(conversationColumns)
+    const [row] = await this.#timer.time('conversations.create', insert)
     return row!
   }
 

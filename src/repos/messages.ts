@@ -26,9 +26,25 @@ export class MessagesRepo {
   #db: Db
   #timer: QueryTimer
 
+  #history
+
   constructor(db: Db, timer: QueryTimer = UNTIMED) {
     this.#db = db
     this.#timer = timer
+    // Every question after the first reads this: prepared, like the other per-request statements.
+    this.#history = db
+      .select({
+        role: messages.role,
+        kind: messages.kind,
+        content: messages.content,
+        final: sql<string | null>`${messages.stage3}->>'response'`,
+        status: sql<string | null>`${messages.metadata}->>'status'`
+      })
+      .from(messages)
+      .where(and(eq(messages.conversationId, sql.placeholder('conversationId')), lt(messages.position, sql.placeholder('position'))))
+      .orderBy(desc(messages.position))
+      .limit(HISTORY_MESSAGES)
+      .prepare('messages_history')
   }
 
   /**
@@ -85,21 +101,7 @@ export class MessagesRepo {
 
   /** The messages before `position`, as a run's context reads them: newest last, at most HISTORY_MESSAGES. */
   async history(conversationId: string, position: number): Promise<PastMessage[]> {
-    const rows = await this.#timer.time(
-      'messages.history',
-      this.#db
-        .select({
-          role: messages.role,
-          kind: messages.kind,
-          content: messages.content,
-          final: sql<string | null>`${messages.stage3}->>'response'`,
-          status: sql<string | null>`${messages.metadata}->>'status'`
-        })
-        .from(messages)
-        .where(and(eq(messages.conversationId, conversationId), lt(messages.position, position)))
-        .orderBy(desc(messages.position))
-        .limit(HISTORY_MESSAGES)
-    )
+    const rows = await this.#timer.time('messages.history', this.#history.execute({ conversationId, position }))
     return rows.reverse().map((row): PastMessage =>
       row.role === 'user'
         ? { role: 'user', kind: row.kind ?? 'question', content: row.content ?? '' }

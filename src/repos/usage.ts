@@ -116,6 +116,29 @@ export class UsageRepo {
               .returning(figures)
               .prepare('usage_consume'),
       get: db.select(figures).from(usage).where(eq(usage.userId, userId)).prepare('usage_get'),
+      addTokens: db
+        .insert(tokenUsage)
+        .values({
+          userId,
+          day: utcToday,
+          promptTokens: sql.placeholder('prompt_tokens'),
+          completionTokens: sql.placeholder('completion_tokens'),
+          cost: sql`${sql.placeholder('cost')}::numeric`,
+          calls: sql.placeholder('calls'),
+          unknownCalls: sql.placeholder('unknown_calls')
+        })
+        .onConflictDoUpdate({
+          target: [tokenUsage.userId, tokenUsage.day],
+          set: {
+            promptTokens: sql`${tokenUsage.promptTokens} + excluded.prompt_tokens`,
+            completionTokens: sql`${tokenUsage.completionTokens} + excluded.completion_tokens`,
+            cost: sql`${tokenUsage.cost} + excluded.cost`,
+            calls: sql`${tokenUsage.calls} + excluded.calls`,
+            unknownCalls: sql`${tokenUsage.unknownCalls} + excluded.unknown_calls`,
+            updatedAt: sql`now()`
+          }
+        })
+        .prepare('usage_add_tokens'),
       many: (userIds: string[]) => db.select({ userId: usage.userId, ...figures }).from(usage).where(inArray(usage.userId, userIds)),
       // A user with no row yet: the free tier's figures, by the database's clock.
       fresh: db
@@ -190,28 +213,11 @@ export class UsageRepo {
   /** Adds a run's calls to the user's totals for today, in one upsert: concurrent runs sum exactly. */
   async addTokens(userId: string, totals: UsageTotals): Promise<void> {
     if (totals.calls === 0) return
-    const added = {
-      promptTokens: totals.prompt_tokens,
-      completionTokens: totals.completion_tokens,
-      cost: totals.cost.toFixed(6),
-      calls: totals.calls,
-      unknownCalls: totals.unknown_calls
-    }
-    const query = this.#db
-      .insert(tokenUsage)
-      .values({ userId, day: sql`${utcToday}`, ...added })
-      .onConflictDoUpdate({
-        target: [tokenUsage.userId, tokenUsage.day],
-        set: {
-          promptTokens: sql`${tokenUsage.promptTokens} + excluded.prompt_tokens`,
-          completionTokens: sql`${tokenUsage.completionTokens} + excluded.completion_tokens`,
-          cost: sql`${tokenUsage.cost} + excluded.cost`,
-          calls: sql`${tokenUsage.calls} + excluded.calls`,
-          unknownCalls: sql`${tokenUsage.unknownCalls} + excluded.unknown_calls`,
-          updatedAt: sql`now()`
-        }
-      })
-    await this.#timer.time('usage.addTokens', query)
+    const { prompt_tokens, completion_tokens, cost, calls, unknown_calls } = totals
+    await this.#timer.time(
+      'usage.addTokens',
+      this.#statements.addTokens.execute({ userId, prompt_tokens, completion_tokens, cost: cost.toFixed(6), calls, unknown_calls })
+    )
   }
 
   /** A tier's monthly cost budget; null: none. */
