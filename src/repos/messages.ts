@@ -61,9 +61,7 @@ export class MessagesRepo {
       'messages.startRun',
       this.#db.transaction(async (tx) => {
         const position = await this.#append(tx, userId, conversationId, { role: 'user', content }, sql`now()`, free)
-        if (position !== null) return position
-        const [owned] = await tx.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId))
-        return owned ? 'busy' : null
+        return position ?? this.#busyOrMissing(tx, userId, conversationId)
       })
     )
   }
@@ -78,9 +76,7 @@ export class MessagesRepo {
         .where(and(byIdAndOwner(userId, conversationId), this.#free(leaseMs)))
         .returning({ id: conversations.id })
     )
-    if (taken) return true
-    const [owned] = await this.#db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId))
-    return owned ? 'busy' : null
+    return taken ? true : this.#busyOrMissing(this.#db, userId, conversationId)
   }
 
   /**
@@ -92,9 +88,7 @@ export class MessagesRepo {
       'messages.appendFollowUp',
       this.#db.transaction(async (tx) => {
         const position = await this.#append(tx, userId, conversationId, { role: 'user', kind: 'follow_up', content }, null, this.#free(leaseMs))
-        if (position !== null) return position
-        const [owned] = await tx.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId))
-        return owned ? 'busy' : null
+        return position ?? this.#busyOrMissing(tx, userId, conversationId)
       })
     )
   }
@@ -170,6 +164,12 @@ export class MessagesRepo {
         .set({ runStartedAt: null })
         .where(byIdAndOwner(userId, conversationId))
     )
+  }
+
+  /** After a refusal to take a run: `busy` when the conversation is the user's (a run holds it), null when it is not. */
+  async #busyOrMissing(db: Db, userId: string, conversationId: string): Promise<'busy' | null> {
+    const [owned] = await db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId))
+    return owned ? 'busy' : null
   }
 
   /** No run holds the conversation: none started, or the one that did is older than its lease (its server died). */
