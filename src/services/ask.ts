@@ -119,16 +119,22 @@ export class AskService {
       await refund()
       throw taken === 'busy' ? busy() : notFound('conversation not found')
     }
-    const recorded = target.answer.metadata?.council
-    const fresh = (target.answer.stage1 ?? []).length === 0 || !recorded
-    const plan: RunPlan = {
-      question: target.question,
-      questionPosition: target.questionPosition,
-      answerPosition: position,
-      settings: fresh ? resolveCouncil(chosen, llm) : settingsOf(recorded),
-      prior: target.answer
+    const work = async () => {
+      // Read again under the run's hold: another retry may have finished since the first look.
+      const held = await messages.retryTarget(userId, conversationId, position)
+      if (!held || !retryable(held.answer)) throw new HttpError(409, 'this answer is complete: there is nothing to retry')
+      const recorded = held.answer.metadata?.council
+      const fresh = (held.answer.stage1 ?? []).length === 0 || !recorded
+      const plan: RunPlan = {
+        question: held.question,
+        questionPosition: held.questionPosition,
+        answerPosition: position,
+        settings: fresh ? resolveCouncil(chosen, llm) : settingsOf(recorded),
+        prior: held.answer
+      }
+      return this.#finish(userId, conversationId, plan, () => {}, log)
     }
-    return this.#track(this.#finish(userId, conversationId, plan, () => {}, log), userId, conversationId, unit.day, log)
+    return this.#track(work(), userId, conversationId, unit.day, log)
   }
 
   /** The checks and the allowance every run passes first: the conversation's council, and a unit taken. */
