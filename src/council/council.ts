@@ -150,7 +150,7 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   const record = councilRecord(settings)
   const base = { errors, council: record, calls, attempts: attempt, missing, ...(context ? { context: context.record } : priorContext(prior)) }
   if (stage1.length < Math.max(1, settings.minAnswers)) {
-    return { stage1, stage2: [], stage3: null, metadata: { ...base, errors, status: 'failed' } }
+    return { stage1, stage2: [], stage3: null, metadata: { ...base, errors, status: 'failed', usage: totals(calls) } }
   }
   emit({ type: 'stage1_complete', data: stage1 })
 

@@ -109,6 +109,7 @@ t.test('every model failing is a failed answer that says why', async (t) => {
   t.equal(answer.stage3, null)
   t.same(answer.metadata.missing, MODELS)
   t.same(answer.metadata.errors[0], { model: 'm/one', stage: 'stage1', status: 401, message: 'User not found.' })
+  t.same(answer.metadata.usage, { prompt_tokens: 0, completion_tokens: 0, cost: 0, calls: 3, unknown_calls: 0 }, 'failed calls: counted, not unknown')
   t.equal(answer.metadata.errors.length, 3)
   t.same(events, ['stage1_start'])
 })
