@@ -117,17 +117,19 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   const forget = (stage: string, models?: string[]) => {
     errors = errors.filter((e) => e.stage !== stage || (models !== undefined && !models.includes(e.model)))
   }
+  // Each call takes its place in `calls` as it starts, so the record is in the order calls were made.
+  // A failure is thrown to the stage, which records it in `errors` in the council's order.
   const ask = async (model: string, stage: string, messages: ChatMessage[]): Promise<string> => {
+    const call: CallUsage = { model, stage, prompt_tokens: null, completion_tokens: null, cost: null, attempt }
+    calls.push(call)
     let completion: Completion
     try {
       completion = await client.complete(model, messages, signal)
     } catch (error) {
-      calls.push({ model, stage, prompt_tokens: null, completion_tokens: null, cost: null, attempt, failed: true })
-      errors.push(modelError(model, stage, error))
+      call.failed = true
       throw error
     }
-    const usage = completion.usage
-    calls.push({ model, stage, prompt_tokens: usage?.prompt_tokens ?? null, completion_tokens: usage?.completion_tokens ?? null, cost: usage?.cost ?? null, attempt })
+    Object.assign(call, { prompt_tokens: completion.usage?.prompt_tokens ?? null, completion_tokens: completion.usage?.completion_tokens ?? null, cost: completion.usage?.cost ?? null })
     return completion.text
   }
   const system = [settings.systemPrompt, context?.note].filter(Boolean).join('\n\n')
@@ -143,7 +145,9 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   const toAsk = settings.models.filter((model) => !had.has(model))
   forget('stage1', toAsk)
   const asked = await Promise.allSettled(toAsk.map((model) => ask(model, 'stage1', withHistory(question))))
-  asked.forEach((result, i) => result.status === 'fulfilled' && had.set(toAsk[i]!, result.value))
+  asked.forEach((result, i) =>
+    result.status === 'fulfilled' ? had.set(toAsk[i]!, result.value) : errors.push(modelError(toAsk[i]!, 'stage1', result.reason))
+  )
   const stage1 = settings.models.filter((model) => had.has(model)).map((model) => ({ model, response: had.get(model)! }))
   const stage1Changed = asked.some((result) => result.status === 'fulfilled')
   const missing = settings.models.filter((model) => !had.has(model))
@@ -166,6 +170,7 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
     forget('stage2', stage1Changed ? undefined : reviewers)
     const random = options.random ?? Math.random
     const reviews = await Promise.allSettled(reviewers.map((reviewer) => review(reviewer, question, stage1, labelOf, random, ask)))
+    reviews.forEach((result, i) => result.status === 'rejected' && errors.push(modelError(reviewers[i]!, 'stage2', result.reason)))
     const added = reviews.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
     stage2Changed = added.length > 0
     stage2 = [...stage2, ...added].sort((a, b) => stage1.findIndex((s) => s.model === a.model) - stage1.findIndex((s) => s.model === b.model))
@@ -187,7 +192,7 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   const chairmanFailed = !stage3 || prior?.metadata?.chairman_fallback !== undefined
   if (stage1Changed || stage2Changed || chairmanFailed) {
     forget('stage3')
-    stage3 = await synthesise(question, stage1, stage2, settings, aggregate, withHistory, ask)
+    stage3 = await synthesise(question, stage1, stage2, settings, aggregate, withHistory, ask, errors)
     if (stage3 && stage3.model !== settings.chairman) metadata.chairman_fallback = { failed_model: settings.chairman, used_model: stage3.model }
   } else if (prior?.metadata?.chairman_fallback) {
     metadata.chairman_fallback = prior.metadata.chairman_fallback
@@ -232,7 +237,8 @@ async function synthesise(
   settings: CouncilSettings,
   aggregate: AggregateRanking[],
   withHistory: (prompt: string) => ChatMessage[],
-  ask: (model: string, stage: string, messages: ChatMessage[]) => Promise<string>
+  ask: (model: string, stage: string, messages: ChatMessage[]) => Promise<string>,
+  errors: ModelError[]
 ): Promise<Stage3Result | null> {
   const prompt = withHistory(chairmanPrompt(question, stage1, stage2, settings.stage2))
   const standIns = [...aggregate.map((entry) => entry.model), ...stage1.map((answer) => answer.model)]
@@ -240,8 +246,9 @@ async function synthesise(
   for (const model of chain) {
     try {
       return { model, response: await ask(model, 'stage3', prompt) }
-    } catch {
-      // Recorded in the errors; the next in the chain writes.
+    } catch (error) {
+      // The next in the chain writes.
+      errors.push(modelError(model, 'stage3', error))
     }
   }
   return null
