@@ -44,6 +44,14 @@ const UNIQUE_VIOLATION = '23505'
 export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 
 /** Accounts and their single sign-on identities; and moving data from a former owner to an account. */
+export interface NewAccount {
+  userId: string
+  email: string | null
+  passwordHash: string | null
+  mustChangePassword?: boolean
+  identity?: { issuer: string; subject: string }
+}
+
 export class AccountsRepo {
   #db: Db
   #timer: QueryTimer
@@ -57,10 +65,15 @@ export class AccountsRepo {
    * A new account; the first one ever made is an admin. A transaction-level advisory lock makes "first"
    * exact when two sign-ups arrive at once, on one instance or several. Null when the email is taken.
    */
-  async create(account: { userId: string; email: string | null; passwordHash: string | null; mustChangePassword?: boolean; identity?: { issuer: string; subject: string } }): Promise<AccountView | null> {
+  /** A new account (the first is the admin); null when its email or identity has one. With `onlyIfFirst`, 'closed' once any account exists. */
+  create(account: NewAccount): Promise<AccountView | null>
+  create(account: NewAccount, options: { onlyIfFirst: boolean }): Promise<AccountView | null | 'closed'>
+  async create(account: NewAccount, { onlyIfFirst = false } = {}): Promise<AccountView | null | 'closed'> {
     const query = this.#db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(hashtext('llm-council-server/accounts/first'))`)
       const [existing] = await tx.select({ one: sql`1` }).from(accounts).limit(1)
+      // Sign-up that is open only to the first account: decided under the lock, so sign-ups racing on an empty server make one.
+      if (existing && onlyIfFirst) return 'closed' as const
       const [row] = await tx
         .insert(accounts)
         .values({ ...account, role: existing ? 'user' : 'admin' })

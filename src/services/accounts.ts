@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { AccountsAuth } from '../config.ts'
 import { HttpError, unauthorized } from '../errors.ts'
-import { type AccountView, type AccountsRepo, normalizeEmail } from '../repos/accounts.ts'
+import { type AccountView, type AccountsRepo, type NewAccount, normalizeEmail } from '../repos/accounts.ts'
 import type { SessionsRepo } from '../repos/sessions.ts'
 import { hashPassword, temporaryPassword, verifyPassword } from './passwords.ts'
 import { newToken } from './tokens.ts'
@@ -46,12 +46,21 @@ export class AccountService {
     return this.#auth.signup === 'open' || !(await this.#accounts.any())
   }
 
+  /**
+   * Makes an account for someone signing up (null: the email has one), or 'closed'. With SIGNUP other
+   * than open only the first account may sign up: checked first, and again under the account lock, so
+   * that sign-ups racing on an empty server make one account, the admin.
+   */
+  async createForSignUp(account: NewAccount | (() => Promise<NewAccount>)): Promise<AccountView | null | 'closed'> {
+    if (!(await this.signUpOpen())) return 'closed'
+    return this.#accounts.create(typeof account === 'function' ? await account() : account, { onlyIfFirst: this.#auth.signup !== 'open' })
+  }
+
   async signUp(email: string, password: string): Promise<SignedIn> {
     if (this.#auth.mode !== 'accounts') throw forbidden('sign-up with a password is off: sign in with single sign-on')
-    if (!(await this.signUpOpen())) {
-      throw forbidden(this.#auth.signup === 'invite' ? 'sign-up is by invitation: ask an admin for an account' : 'sign-up is closed')
-    }
-    const account = await this.#accounts.create({ userId: randomUUID(), email: normalizeEmail(email), passwordHash: await hashPassword(password) })
+    // The password is hashed (the slow part) only once sign-up is known to be open.
+    const account = await this.createForSignUp(async () => ({ userId: randomUUID(), email: normalizeEmail(email), passwordHash: await hashPassword(password) }))
+    if (account === 'closed') throw forbidden(this.#auth.signup === 'invite' ? 'sign-up is by invitation: ask an admin for an account' : 'sign-up is closed')
     if (!account) throw conflict('an account with this email exists: sign in instead')
     return this.startSession(account)
   }

@@ -133,10 +133,10 @@ export class OidcService {
       await accounts.linkIdentity(issuer, subject, byEmail.userId)
       return (await accounts.get(byEmail.userId))!
     }
-    if (!(await this.#accountService.signUpOpen())) {
+    const account = await this.#accountService.createForSignUp({ userId: randomUUID(), email, passwordHash: null, identity: { issuer, subject } })
+    if (account === 'closed') {
       throw new SignInRefused(this.#auth.signup === 'invite' ? 'there is no account for you here: ask an admin to invite your email' : 'sign-up is closed')
     }
-    const account = await accounts.create({ userId: randomUUID(), email, passwordHash: null, identity: { issuer, subject } })
     if (!account) throw new SignInRefused('an account with this email exists: sign in with its password, then single sign-on links itself once your provider verifies the email')
     if (typeof claims.name === 'string' && claims.name.trim()) await profiles.update(account.user_id, { displayName: claims.name.trim().slice(0, 200) })
     return account

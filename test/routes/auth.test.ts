@@ -304,6 +304,19 @@ t.test('two sign-ups at once on an empty server: exactly one admin', async (t) =
   })
 })
 
+t.test('sign-ups racing on an empty server with SIGNUP=invite: one account, the admin; the rest refused', async (t) => {
+  await eachBackend(t, async (t, backend) => {
+    const database = await openTestDatabase(t, backend)
+    const { app, secrets } = await buildTestApp(t, database, { AUTH_MODE: 'accounts', SIGNUP: 'invite' })
+    const c = client(app, secrets)
+    const made = await Promise.all(Array.from({ length: 8 }, (_, i) => c.signUp(`early${i}@example.com`)))
+    t.same(made.map(({ res }) => res.statusCode).sort(), [201, 403, 403, 403, 403, 403, 403, 403])
+    t.equal(made.find(({ res }) => res.statusCode === 201)!.res.json().role, 'admin')
+    t.match(made.find(({ res }) => res.statusCode === 403)!.res.json().message, /sign-up is by invitation/)
+    t.same(await queryRows(database.db, sql`select role from accounts`), [{ role: 'admin' }], 'no account was made past the invitation rule')
+  })
+})
+
 t.test('Secure cookies in production; API keys in jwt and header modes, never in none', async (t) => {
   const database = await openTestDatabase(t, 'pglite')
   const production = await buildTestApp(t, database, {
