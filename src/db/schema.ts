@@ -231,11 +231,16 @@ export const apiKeys = pgTable(
 )
 
 /** Failed sign-ins per account and per client address, counted in windows shared by every instance. */
-export const signInFailures = pgTable('sign_in_failures', {
-  key: varchar('key', { length: 400 }).primaryKey(),
-  failures: integer('failures').notNull(),
-  windowEndsAt: timestamp('window_ends_at', { withTimezone: true, mode: 'string' }).notNull()
-})
+export const signInFailures = pgTable(
+  'sign_in_failures',
+  {
+    key: varchar('key', { length: 400 }).primaryKey(),
+    failures: integer('failures').notNull(),
+    windowEndsAt: timestamp('window_ends_at', { withTimezone: true, mode: 'string' }).notNull()
+  },
+  // Ended windows are deleted by range at each failure.
+  (t) => [index('sign_in_failures_window_idx').on(t.windowEndsAt)]
+)
 
 /** Single sign-on logins under way: the PKCE verifier and nonce by a hash of `state`; each is used once. */
 export const oidcLogins = pgTable('oidc_logins', {

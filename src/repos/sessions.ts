@@ -77,20 +77,27 @@ export class SessionsRepo {
     return Math.max(0, ...rows.filter((row) => row.failures >= limitOf.get(row.key)!).map((row) => Number(row.wait)))
   }
 
-  /** Counts a failed sign-in against each key; a key's window starts at its first failure. */
+  /**
+   * Counts a failed sign-in against each key; a key's window starts at its first failure. Windows that
+   * have ended are deleted first, so the table holds at most one window of failures however many
+   * addresses and emails an attacker tries.
+   */
   async recordFailure(keys: string[], windowSeconds: number): Promise<void> {
     const windowEnd = sql`now() + make_interval(secs => ${windowSeconds})`
     const expired = sql`${signInFailures.windowEndsAt} <= now()`
-    const query = this.#db
-      .insert(signInFailures)
-      .values(keys.map((key) => ({ key, failures: 1, windowEndsAt: windowEnd })))
-      .onConflictDoUpdate({
-        target: signInFailures.key,
-        set: {
-          failures: sql`case when ${expired} then 1 else ${signInFailures.failures} + 1 end`,
-          windowEndsAt: sql`case when ${expired} then excluded.window_ends_at else ${signInFailures.windowEndsAt} end`
-        }
-      })
+    const query = this.#db.transaction(async (tx) => {
+      await tx.delete(signInFailures).where(lt(signInFailures.windowEndsAt, sql`now()`))
+      await tx
+        .insert(signInFailures)
+        .values(keys.map((key) => ({ key, failures: 1, windowEndsAt: windowEnd })))
+        .onConflictDoUpdate({
+          target: signInFailures.key,
+          set: {
+            failures: sql`case when ${expired} then 1 else ${signInFailures.failures} + 1 end`,
+            windowEndsAt: sql`case when ${expired} then excluded.window_ends_at else ${signInFailures.windowEndsAt} end`
+          }
+        })
+    })
     await this.#timer.time('signIn.recordFailure', query)
   }
 

@@ -140,6 +140,10 @@ await eachBackend(t, async (t, backend) => {
     t.equal(owner.res.statusCode, 200, 'the owner at another address is not locked out')
     await database.db.execute(sql`update sign_in_failures set window_ends_at = now() - interval '1 second'`)
     t.equal((await c.signIn('user@example.com', PASSWORD, attacker)).res.statusCode, 200, 'the window ends by itself')
+    t.equal((await c.signIn('someone@example.com', 'a wrong guess', '203.0.113.9')).res.statusCode, 401)
+    const left = await queryRows<{ key: string }>(database.db, sql`select key from sign_in_failures order by key`)
+    t.same(left.map((row) => row.key), ['account+address:someone@example.com|203.0.113.9', 'account:someone@example.com', 'address:203.0.113.9'],
+      'ended windows are deleted: the table holds only windows still open')
   })
 
   await t.test('CSRF: cookie writes need this origin', async (t) => {

@@ -1,0 +1,1 @@
+CREATE INDEX "sign_in_failures_window_idx" ON "sign_in_failures" USING btree ("window_ends_at");
