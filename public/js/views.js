@@ -150,7 +150,7 @@ export function messageView(message, position, onRetry) {
 export function limitText(error) {
   const usage = error.body?.usage
   if (!usage) return 'Too many requests: wait a moment and try again.'
-  if (/cost budget/.test(error.message ?? '')) return `Monthly cost budget reached: resets in ${timeUntil(usage.monthly_resets_at)}.`
+  if (error.body?.code === 'COST_BUDGET_REACHED') return `Monthly cost budget reached: resets in ${timeUntil(usage.monthly_resets_at)}.`
   const monthly = usage.monthly_limit !== null && usage.monthly_used >= usage.monthly_limit
   return monthly
     ? `Monthly limit reached (${usage.monthly_used}/${usage.monthly_limit}): resets in ${timeUntil(usage.monthly_resets_at)}.`

@@ -155,11 +155,10 @@ export class AskService {
     if (exhausted(unit.usage)) return limitReached(unit)
     const { month } = await this.#deps.usage.tokens(userId)
     const budget = this.#deps.usage.costLimit(unit.usage.tier)
-    const retryAfter = Math.max(1, Math.ceil((Date.parse(unit.usage.monthly_resets_at) - Date.parse(unit.now)) / 1000))
     return new HttpError(
       429,
       `monthly cost budget of ${budget} reached (${unit.usage.tier} tier, ${month.cost} spent); it resets at ${unit.usage.monthly_resets_at}`,
-      { headers: { 'retry-after': String(retryAfter) }, body: { usage: unit.usage } }
+      { headers: { 'retry-after': secondsUntil(unit.usage.monthly_resets_at, unit.now) }, body: { usage: unit.usage, code: 'COST_BUDGET_REACHED' } }
     )
   }
 
@@ -257,11 +256,15 @@ export function limitReached({ usage, now }: ConsumeResult): HttpError {
     out?.daily ? Date.parse(usage.daily_resets_at) : 0,
     monthlyOut ? Date.parse(usage.monthly_resets_at) : 0
   )
-  const retryAfter = Math.max(1, Math.ceil((resetsAt - Date.parse(now)) / 1000))
   return new HttpError(429, limitMessage(usage, monthlyOut), {
-    headers: { 'retry-after': String(retryAfter) },
+    headers: { 'retry-after': secondsUntil(resetsAt, now) },
     body: { usage }
   })
+}
+
+/** Retry-After: whole seconds from the database's `now` until `time`, at least 1. */
+function secondsUntil(time: string | number, now: string): string {
+  return String(Math.max(1, Math.ceil(((typeof time === 'number' ? time : Date.parse(time)) - Date.parse(now)) / 1000)))
 }
 
 function limitMessage(usage: UsageFigures, monthly: boolean): string {

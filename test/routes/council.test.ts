@@ -334,6 +334,7 @@ await eachBackend(t, async (t, backend) => {
     const over = await ask(id, 'Second?', user)
     t.equal(over.statusCode, 429)
     t.match(over.json().message, /monthly cost budget of 0.00005 reached \(capped tier, 0.00008 spent\)/)
+    t.equal(over.json().code, 'COST_BUDGET_REACHED', 'clients tell it from the query limits by its code')
     t.ok(Number(over.headers['retry-after']) > 0)
     t.equal((await app.inject({ url: '/api/usage', headers: user })).json().monthly_cost_limit, 0.00005)
   })
