@@ -25,6 +25,7 @@ import conversationRoutes from './routes/conversations.ts'
 import healthRoutes from './routes/health.ts'
 import keyRoutes from './routes/keys.ts'
 import messageRoutes from './routes/messages.ts'
+import runRoutes from './routes/runs.ts'
 import profileRoutes from './routes/profile.ts'
 import { ErrorBody } from './routes/schemas.ts'
 import usageRoutes from './routes/usage.ts'
@@ -97,6 +98,7 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
         user.addHook('onRequest', user.authenticate)
         await user.register(conversationRoutes)
         await user.register(messageRoutes)
+        await user.register(runRoutes)
         await user.register(usageRoutes)
         await user.register(profileRoutes)
         await user.register(keyRoutes)

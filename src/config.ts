@@ -60,6 +60,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_MAX: Int(0, 600),
   CORS_ORIGINS: Type.Optional(Type.String()),
   SHUTDOWN_GRACE_MS: Int(0, 30000),
+  RUN_HEARTBEAT_MS: Int(50, 10000),
   MAX_EVENT_LOOP_DELAY_MS: Int(0, 1000),
   AUTH_MODE: Type.Union(
     [Type.Literal('none'), Type.Literal('jwt'), Type.Literal('header'), Type.Literal('accounts'), Type.Literal('oidc')],
@@ -136,6 +137,8 @@ export interface Config {
   rateLimitMax: number
   corsOrigins: string[]
   shutdownGraceMs: number
+  /** How often an instance marks its council runs alive; a run silent for three beats is taken as interrupted. */
+  runHeartbeatMs: number
   /** Event-loop delay past which requests get 503 (0: never). */
   maxEventLoopDelayMs: number
   auth:
@@ -221,6 +224,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     rateLimitMax: env.RATE_LIMIT_MAX,
     corsOrigins: splitList(env.CORS_ORIGINS),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    runHeartbeatMs: env.RUN_HEARTBEAT_MS,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     auth,
     adminToken: env.ADMIN_TOKEN || null,

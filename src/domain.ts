@@ -56,3 +56,6 @@ export const DEFAULT_TIER = 'free'
 
 /** An email address, as accounts and profiles keep it (RFC 5321's limit). */
 export const EMAIL_MAX_LENGTH = 320
+
+/** An Idempotency-Key header: long enough for a UUID or any client's own scheme. */
+export const IDEMPOTENCY_KEY_MAX_LENGTH = 255

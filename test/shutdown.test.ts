@@ -9,7 +9,7 @@ import { SAME_SIGNAL_MS } from '../src/stop-signals.ts'
 import { queryRows } from './helpers/db.ts'
 import { promptOf, startFakeLlm, wellBehaved } from './helpers/fake-llm.ts'
 import { runCommand, runScript, waitForOutput } from './helpers/process.ts'
-import { readStream } from './helpers/sse.ts'
+import { readStream, stageEvents } from './helpers/sse.ts'
 
 type Signal = 'SIGTERM' | 'SIGINT'
 
@@ -75,14 +75,17 @@ async function scenario(t: Test, options: Scenario) {
   const exit = await server.done
   const database = await openPglite(join(dir, 'pglite'))
   t.teardown(() => database.close())
-  const stored = await queryRows<{ role: string }>(database.db, sql`select role from messages where conversation_id = ${id} order by position`)
+  const stored = await queryRows<{ role: string; status: string | null; answers: number | null }>(
+    database.db,
+    sql`select role, metadata->>'status' as status, jsonb_array_length(stage1) as answers from messages where conversation_id = ${id} order by position`
+  )
   const [usage] = await queryRows<{ daily_used: number }>(database.db, sql`select daily_used from usage where user_id = 'local'`)
-  return { events: await events, exit, stored: stored.map((m) => m.role), usage, refused }
+  return { events: await events, exit, stored: stored.map((m) => m.role), status: stored[1]?.status, answers: stored[1]?.answers, usage, refused }
 }
 
 t.test('SIGTERM during a council run: the run completes, its answer is stored, exit 0', async (t) => {
   const result = await scenario(t, { start: 'node', signals: ['SIGTERM'], graceMs: 60_000, chairmanAnswers: true })
-  t.same(result.events.map((e) => e.type).slice(-3), ['stage3_complete', 'title_complete', 'complete'])
+  t.same(stageEvents(result.events).map((e) => e.type).slice(-3), ['stage3_complete', 'title_complete', 'complete'])
   t.same(result.stored, ['user', 'assistant'])
   t.equal(result.exit.code, 0)
   t.not(result.refused, 200, 'no new requests are taken while shutting down')
@@ -90,10 +93,13 @@ t.test('SIGTERM during a council run: the run completes, its answer is stored, e
   t.match(result.exit.stdout, /waiting up to 60000 ms for 1 council run/)
 })
 
-t.test('the grace period runs out: the stream ends with "server shutting down", the unit is given back', async (t) => {
+t.test('the grace period runs out: the run is stored as interrupted with what it had, the stream says so, the unit is given back', async (t) => {
   const result = await scenario(t, { start: 'node', signals: ['SIGTERM'], graceMs: 500, chairmanAnswers: false })
-  t.same(result.events.at(-1), { type: 'error', message: 'server shutting down' })
-  t.same(result.stored, ['user', 'assistant'], 'stored as a failed answer, to retry: never a lone question')
+  t.match(stageEvents(result.events).at(-1), { type: 'error', message: /^server shutting down/ })
+  t.match(result.events.at(-1), { type: 'run_end', state: 'interrupted', position: 1 })
+  t.same(result.stored, ['user', 'assistant'], 'stored as an interrupted answer, to retry: never a lone question')
+  t.equal(result.status, 'interrupted')
+  t.equal(result.answers, 2, "the members' finished answers are kept")
   t.equal(Number(result.usage?.daily_used), 0, 'refunded')
   t.equal(result.exit.code, 0)
 })
@@ -119,7 +125,7 @@ t.test('a second Ctrl-C a moment later exits at once', async (t) => {
 
 t.test('npm start signalled as a process group (systemd, Ctrl-C): one request to stop, the answer is stored, exit 0', async (t) => {
   const result = await scenario(t, { start: 'npm', signals: ['SIGTERM'], graceMs: 60_000, chairmanAnswers: true })
-  t.same(result.events.map((e) => e.type).slice(-3), ['stage3_complete', 'title_complete', 'complete'])
+  t.same(stageEvents(result.events).map((e) => e.type).slice(-3), ['stage3_complete', 'title_complete', 'complete'])
   t.same(result.stored, ['user', 'assistant'])
   t.equal(result.exit.code, 0, 'npm exits 0 once the server has')
   // npm forwards its copy of the signal to the server; the kernel merges it with the group's when

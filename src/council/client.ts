@@ -1,3 +1,5 @@
+import OpenAI from 'openai'
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant'
   content: string
@@ -18,7 +20,8 @@ export interface Completion {
 
 /** Asks one model; every provider (the real API, the offline demo, a test's fake) is one of these. */
 export interface LlmClient {
-  complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<Completion>
+  /** With `onDelta`, the answer is streamed and each piece passed on as it arrives; the result is the whole text. */
+  complete(model: string, messages: ChatMessage[], signal?: AbortSignal, onDelta?: OnDelta): Promise<Completion>
 }
 
 const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null)
@@ -60,83 +63,127 @@ export function redactCredentials(text: string, apiKey: string | null): string {
   return codePoints.length > MAX_ERROR_MESSAGE ? `${codePoints.slice(0, MAX_ERROR_MESSAGE).join('')}…` : redacted
 }
 
-function apiErrorMessage(status: number, body: string): string {
-  let message = body
-  try {
-    const parsed = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown }
-    const candidate = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message)
-    if (typeof candidate === 'string' && candidate) message = candidate
-  } catch {
-    // Not JSON: the body itself is the message.
+/** The message of an API error body: `{error: {message}}`, `{error: "..."}`, `{message}`, or the text itself. */
+function apiErrorMessage(status: number | null, body: unknown): string {
+  let message = typeof body === 'string' ? body : ''
+  let parsed = body
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body)
+    } catch {
+      // Not JSON: the body itself is the message.
+    }
   }
-  return message.trim() || `HTTP ${status}`
+  if (parsed && typeof parsed === 'object') {
+    const { error, message: direct } = parsed as { error?: { message?: unknown } | string; message?: unknown }
+    const candidate = typeof error === 'string' ? error : (error?.message ?? direct)
+    message = typeof candidate === 'string' && candidate ? candidate : typeof body === 'string' ? body : JSON.stringify(parsed)
+  }
+  return message.trim() || `HTTP ${status ?? 'error'}`
 }
 
+/** What the caller passes to hear a streamed answer as it is written. */
+export type OnDelta = (text: string) => void
+
 /**
- * Any OpenAI-compatible chat-completions API (OpenRouter, OpenAI, Ollama, vLLM, LiteLLM...).
- * One request per call, aborted after `timeoutMs`; no retries, so a struggling API is not hammered.
- * The key goes in the Authorization header to `baseUrl` only, and is never part of an error message.
+ * Any OpenAI-compatible chat-completions API (OpenRouter, OpenAI, Ollama, vLLM, LiteLLM...), through
+ * the official `openai` package. With `onDelta` the answer is streamed (`stream: true`, usage asked for
+ * with `stream_options.include_usage`) and each piece handed on as it arrives. Aborted after
+ * `timeoutMs`; no retries, so a struggling API is not hammered. The key goes in the Authorization
+ * header to `baseUrl` only, and is never part of an error message.
  */
 export class OpenAiClient implements LlmClient {
-  #baseUrl: string
+  #api: OpenAI
   #apiKey: string | null
   #timeoutMs: number
 
   constructor(options: { baseUrl: string; apiKey: string | null; timeoutMs: number }) {
-    this.#baseUrl = options.baseUrl.replace(/\/+$/, '')
     this.#apiKey = options.apiKey
     this.#timeoutMs = options.timeoutMs
+    this.#api = new OpenAI({
+      baseURL: options.baseUrl.replace(/\/+$/, ''),
+      // A local server (Ollama, vLLM) takes no key: the package needs one, the request then drops the header.
+      apiKey: options.apiKey ?? 'none',
+      ...(options.apiKey ? {} : { defaultHeaders: { authorization: null } }),
+      maxRetries: 0,
+      timeout: options.timeoutMs,
+      fetch: readErrors
+    })
   }
 
-  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<Completion> {
+  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal, onDelta?: OnDelta): Promise<Completion> {
+    // One deadline for the whole answer, streamed or not: the package's own timeout covers the wait for headers only.
+    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    const both = signal ? AbortSignal.any([timeout, signal]) : timeout
     try {
-      return await this.#complete(model, messages, signal)
+      return onDelta ? await this.#stream(model, messages, both, onDelta) : await this.#complete(model, messages, both)
     } catch (error) {
       // Whatever an error says goes to the client, the log and the stored answer: never a credential.
-      if (error instanceof LlmError) error.message = redactCredentials(error.message, this.#apiKey)
-      throw error
+      const failure = this.#failure(error, timeout.aborted, signal?.aborted ?? false)
+      failure.message = redactCredentials(failure.message, this.#apiKey)
+      throw failure
     }
   }
 
-  async #complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<Completion> {
-    const timeout = AbortSignal.timeout(this.#timeoutMs)
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
-    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`
-    let response: Response
-    try {
-      response = await fetch(`${this.#baseUrl}/chat/completions`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ model, messages }),
-        signal: signal ? AbortSignal.any([timeout, signal]) : timeout
-      })
-    } catch (error) {
-      if (timeout.aborted) throw new LlmError(null, `timed out after ${this.#timeoutMs} ms`)
-      if (signal?.aborted) throw new LlmError(null, 'aborted')
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause
-      throw new LlmError(null, `request failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`)
+  async #complete(model: string, messages: ChatMessage[], signal: AbortSignal): Promise<Completion> {
+    const body = (await this.#api.chat.completions.create({ model, messages }, { signal })) as unknown as {
+      choices?: { message?: { content?: unknown } }[]
+      error?: unknown
+      usage?: unknown
     }
-    let text: string
-    try {
-      text = await response.text()
-    } catch {
-      throw new LlmError(response.status, timeout.aborted ? `timed out after ${this.#timeoutMs} ms` : 'response body was cut off')
-    }
-    if (!response.ok) throw new LlmError(response.status, apiErrorMessage(response.status, text))
-    let content: unknown
-    let usage: TokenUsage | null
-    try {
-      const body = JSON.parse(text) as { choices?: { message?: { content?: unknown } }[]; error?: unknown; usage?: unknown }
-      if (body.error) throw new LlmError(response.status, apiErrorMessage(response.status, text))
-      content = body.choices?.[0]?.message?.content
-      usage = readUsage(body.usage)
-    } catch (error) {
-      if (error instanceof LlmError) throw error
-      throw new LlmError(response.status, 'response was not JSON')
-    }
-    if (typeof content !== 'string' || content.trim() === '') {
-      throw new LlmError(response.status, 'response held no message content')
-    }
-    return { text: content, usage }
+    if (!body || typeof body !== 'object') throw new LlmError(200, 'response was not JSON')
+    if (body.error) throw new LlmError(200, apiErrorMessage(200, body))
+    return { text: content(body.choices?.[0]?.message?.content), usage: readUsage(body.usage) }
   }
+
+  async #stream(model: string, messages: ChatMessage[], signal: AbortSignal, onDelta: OnDelta): Promise<Completion> {
+    const stream = await this.#api.chat.completions.create({ model, messages, stream: true, stream_options: { include_usage: true } }, { signal })
+    let text = ''
+    let usage: TokenUsage | null = null
+    for await (const chunk of stream) {
+      usage = readUsage(chunk.usage) ?? usage
+      const piece = chunk.choices?.[0]?.delta?.content
+      if (typeof piece === 'string' && piece !== '') {
+        text += piece
+        onDelta(piece)
+      }
+    }
+    return { text: content(text), usage }
+  }
+
+  #failure(error: unknown, timedOut: boolean, aborted: boolean): LlmError {
+    if (error instanceof LlmError) return error
+    // An error response, read by `readErrors` below: the package hands it on as the cause.
+    if (error instanceof OpenAI.APIConnectionError && error.cause instanceof LlmError) return error.cause
+    if (timedOut) return new LlmError(null, `timed out after ${this.#timeoutMs} ms`)
+    if (aborted || error instanceof OpenAI.APIUserAbortError) return new LlmError(null, 'aborted')
+    if (error instanceof OpenAI.APIConnectionTimeoutError) return new LlmError(null, `timed out after ${this.#timeoutMs} ms`)
+    if (error instanceof OpenAI.APIConnectionError) {
+      const cause = (error as { cause?: { code?: string; message?: string; cause?: { code?: string } } }).cause
+      return new LlmError(null, `request failed: ${cause?.code ?? cause?.cause?.code ?? cause?.message ?? error.message}`)
+    }
+    if (error instanceof SyntaxError) return new LlmError(200, 'response was not JSON')
+    return new LlmError(null, `response was cut off: ${(error as Error)?.message ?? String(error)}`)
+  }
+}
+
+/**
+ * fetch for the package, which keeps only an error body's `error` field: an error response becomes an
+ * LlmError with the API's own message, whatever shape its body has (`{error}`, `{message}`, HTML, text).
+ */
+async function readErrors(url: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const response = await fetch(url, init)
+  if (response.ok) return response
+  let body: string
+  try {
+    body = await response.text()
+  } catch {
+    throw new LlmError(response.status, 'response body was cut off')
+  }
+  throw new LlmError(response.status, apiErrorMessage(response.status, body))
+}
+
+function content(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new LlmError(200, 'response held no message content')
+  return value
 }

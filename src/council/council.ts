@@ -11,7 +11,7 @@ import type {
   Stage2Result,
   Stage3Result
 } from './types.ts'
-import { type ChatMessage, type Completion, type LlmClient, LlmError } from './client.ts'
+import { type ChatMessage, type Completion, type LlmClient, LlmError, type OnDelta } from './client.ts'
 import type { Context } from './context.ts'
 import { PROMPTS_VERSION, chairmanPrompt, rankingPrompt, responseLabel, titlePrompt } from './prompts.ts'
 import { type ReviewerRanking, aggregateRankings, bordaCount, kendallW, parseRanking, relabel, shuffledOrder } from './ranking.ts'
@@ -19,6 +19,13 @@ import { totals } from './usage.ts'
 
 export type CouncilEvent =
   | { type: 'stage1_start' }
+  /** A piece of a member's answer as it is written; a member's pieces concatenate to its answer. */
+  | { type: 'stage1_delta'; model: string; text: string }
+  /** One member's whole answer, as soon as it has it (`stage1_complete` still comes with them all). */
+  | { type: 'stage1_model_complete'; data: Stage1Result }
+  /** A member that failed: any text it streamed is not an answer. */
+  | { type: 'stage1_model_failed'; data: ModelError }
+  | { type: 'stage2_model_complete'; data: Stage2Result }
   | { type: 'stage1_complete'; data: Stage1Result[] }
   | { type: 'stage2_start' }
   | {
@@ -27,6 +34,8 @@ export type CouncilEvent =
       metadata: Pick<AssistantMetadata, 'label_to_model' | 'aggregate_rankings' | 'aggregate_borda' | 'agreement'>
     }
   | { type: 'stage3_start' }
+  /** A piece of the synthesis; when `model` changes, a stand-in has started over after the chairman failed. */
+  | { type: 'stage3_delta'; model: string; text: string }
   | { type: 'stage3_complete'; data: Stage3Result; metadata: AssistantMetadata }
 
 export type CouncilMetadata = AssistantMetadata & {
@@ -119,12 +128,12 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   }
   // Each call takes its place in `calls` as it starts, so the record is in the order calls were made.
   // A failure is thrown to the stage, which records it in `errors` in the council's order.
-  const ask = async (model: string, stage: string, messages: ChatMessage[]): Promise<string> => {
+  const ask: Ask = async (model, stage, messages, onDelta) => {
     const call: CallUsage = { model, stage, prompt_tokens: null, completion_tokens: null, cost: null, attempt }
     calls.push(call)
     let completion: Completion
     try {
-      completion = await client.complete(model, messages, signal)
+      completion = await client.complete(model, messages, signal, onDelta)
     } catch (error) {
       call.failed = true
       throw error
@@ -144,7 +153,18 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   const had = new Map((prior?.stage1 ?? []).map((answer) => [answer.model, answer.response]))
   const toAsk = settings.models.filter((model) => !had.has(model))
   forget('stage1', toAsk)
-  const asked = await Promise.allSettled(toAsk.map((model) => ask(model, 'stage1', withHistory(question))))
+  const asked = await Promise.allSettled(
+    toAsk.map(async (model) => {
+      try {
+        const response = await ask(model, 'stage1', withHistory(question), (text) => emit({ type: 'stage1_delta', model, text }))
+        emit({ type: 'stage1_model_complete', data: { model, response } })
+        return response
+      } catch (error) {
+        emit({ type: 'stage1_model_failed', data: modelError(model, 'stage1', error) })
+        throw error
+      }
+    })
+  )
   asked.forEach((result, i) =>
     result.status === 'fulfilled' ? had.set(toAsk[i]!, result.value) : errors.push(modelError(toAsk[i]!, 'stage1', result.reason))
   )
@@ -153,7 +173,8 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   const missing = settings.models.filter((model) => !had.has(model))
   const record = councilRecord(settings)
   const base = { errors, council: record, calls, attempts: attempt, missing, ...(context ? { context: context.record } : priorContext(prior)) }
-  if (stage1.length < Math.max(1, settings.minAnswers)) {
+  // Stopped (a cancel, shutdown): what was finished is kept, nothing more is asked.
+  if (stage1.length < Math.max(1, settings.minAnswers) || signal?.aborted) {
     return { stage1, stage2: [], stage3: null, metadata: { ...base, errors, status: 'failed', usage: totals(calls) } }
   }
   emit({ type: 'stage1_complete', data: stage1 })
@@ -169,7 +190,13 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
     const reviewers = stage1.map((answer) => answer.model).filter((model) => !reviewed.has(model))
     forget('stage2', stage1Changed ? undefined : reviewers)
     const random = options.random ?? Math.random
-    const reviews = await Promise.allSettled(reviewers.map((reviewer) => review(reviewer, question, stage1, labelOf, random, ask)))
+    const reviews = await Promise.allSettled(
+      reviewers.map(async (reviewer) => {
+        const done = await review(reviewer, question, stage1, labelOf, random, ask)
+        emit({ type: 'stage2_model_complete', data: done })
+        return done
+      })
+    )
     reviews.forEach((result, i) => result.status === 'rejected' && errors.push(modelError(reviewers[i]!, 'stage2', result.reason)))
     const added = reviews.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
     stage2Changed = added.length > 0
@@ -184,6 +211,9 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
     agreement: kendallW(rankings, stage1.map((answer) => answer.model))
   }
   emit({ type: 'stage2_complete', data: stage2, metadata: ranked })
+  if (signal?.aborted) {
+    return { stage1, stage2, stage3: null, metadata: { ...ranked, ...base, errors, status: 'failed', usage: totals(calls) } }
+  }
 
   // Stage 3: the chairman, then the best-ranked members that answered, until one writes the synthesis.
   emit({ type: 'stage3_start' })
@@ -192,7 +222,7 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   const chairmanFailed = !stage3 || prior?.metadata?.chairman_fallback !== undefined
   if (stage1Changed || stage2Changed || chairmanFailed) {
     forget('stage3')
-    stage3 = await synthesise(question, stage1, stage2, settings, aggregate, withHistory, ask, errors)
+    stage3 = await synthesise(question, stage1, stage2, settings, aggregate, withHistory, ask, errors, (model, text) => emit({ type: 'stage3_delta', model, text }), signal)
     if (stage3 && stage3.model !== settings.chairman) metadata.chairman_fallback = { failed_model: settings.chairman, used_model: stage3.model }
   } else if (prior?.metadata?.chairman_fallback) {
     metadata.chairman_fallback = prior.metadata.chairman_fallback
@@ -205,6 +235,8 @@ export async function runCouncil(question: string, options: CouncilOptions, prio
   return { stage1, stage2, stage3, metadata }
 }
 
+type Ask = (model: string, stage: string, messages: ChatMessage[], onDelta?: OnDelta) => Promise<string>
+
 const priorContext = (prior?: AssistantStages) => (prior?.metadata?.context ? { context: prior.metadata.context as ContextRecord } : {})
 
 async function review(
@@ -213,7 +245,7 @@ async function review(
   stage1: Stage1Result[],
   labelOf: Map<string, string>,
   random: () => number,
-  ask: (model: string, stage: string, messages: ChatMessage[]) => Promise<string>
+  ask: Ask
 ): Promise<Stage2Result> {
   const shown = shuffledOrder(stage1.length, random).map((i) => stage1[i]!)
   // The reviewer's label for each answer -> the conversation-wide label of that answer.
@@ -237,15 +269,18 @@ async function synthesise(
   settings: CouncilSettings,
   aggregate: AggregateRanking[],
   withHistory: (prompt: string) => ChatMessage[],
-  ask: (model: string, stage: string, messages: ChatMessage[]) => Promise<string>,
-  errors: ModelError[]
+  ask: Ask,
+  errors: ModelError[],
+  onDelta: (model: string, text: string) => void,
+  signal?: AbortSignal
 ): Promise<Stage3Result | null> {
   const prompt = withHistory(chairmanPrompt(question, stage1, stage2, settings.stage2))
   const standIns = [...aggregate.map((entry) => entry.model), ...stage1.map((answer) => answer.model)]
   const chain = [...new Set([settings.chairman, ...standIns.filter((model) => model !== settings.chairman).slice(0, CHAIRMAN_STAND_INS)])]
   for (const model of chain) {
+    if (signal?.aborted) break
     try {
-      return { model, response: await ask(model, 'stage3', prompt) }
+      return { model, response: await ask(model, 'stage3', prompt, (text) => onDelta(model, text)) }
     } catch (error) {
       // The next in the chain writes.
       errors.push(modelError(model, 'stage3', error))
@@ -257,7 +292,7 @@ async function synthesise(
 /** Whether a stored answer has anything a retry could add: a failure, or members, reviewers or a chairman missing. */
 export function retryable(answer: AssistantStages): boolean {
   const status = answer.metadata?.status
-  return status === 'failed' || status === 'degraded'
+  return status !== undefined && status !== 'complete'
 }
 
 export const MAX_TITLE_CHARS = 50

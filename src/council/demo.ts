@@ -1,4 +1,4 @@
-import type { ChatMessage, Completion, LlmClient } from './client.ts'
+import type { ChatMessage, Completion, LlmClient, OnDelta } from './client.ts'
 import { fallbackTitle } from './council.ts'
 
 const SAMPLE_NOTICE = '*This is a sample answer from the offline demo: no language model was asked.*'
@@ -20,9 +20,16 @@ export class DemoClient implements LlmClient {
     this.#delayMs = options.delayMs ?? 250
   }
 
-  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<Completion> {
+  async complete(model: string, messages: ChatMessage[], signal?: AbortSignal, onDelta?: OnDelta): Promise<Completion> {
+    const text = await this.#answer(model, messages, signal)
+    // Streamed a line at a time, so the demo shows answers being written as real models do.
+    for (const line of onDelta ? text.split(/(?<=\n)/) : []) {
+      await new Promise((resolve) => setTimeout(resolve, this.#delayMs / 10))
+      signal?.throwIfAborted()
+      onDelta!(line)
+    }
     // No model is asked: nothing is used, and the demo says so rather than guess.
-    return { text: await this.#answer(model, messages, signal), usage: null }
+    return { text, usage: null }
   }
 
   async #answer(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<string> {

@@ -93,7 +93,8 @@ export interface ContextRecord {
   turns_dropped: number
 }
 
-export type AnswerStatus = 'complete' | 'degraded' | 'failed'
+/** `cancelled`: its user stopped it; `interrupted`: its server stopped or died. Both keep what was finished and can be retried. */
+export type AnswerStatus = 'complete' | 'degraded' | 'failed' | 'cancelled' | 'interrupted'
 
 export interface AssistantMetadata {
   label_to_model?: Record<string, string>

@@ -18,6 +18,8 @@ export interface Database {
   description: string
   ping(): Promise<void>
   close(): Promise<void>
+  /** LISTEN on a channel over a connection of its own; resolves to a function that stops. PostgreSQL only. */
+  listen?: (channel: string, onNotify: (payload: string) => void) => Promise<() => Promise<void>>
 }
 
 export type PoolOptions = Omit<Config['db'], 'startupTimeoutMs'>
@@ -55,8 +57,10 @@ export function postgresClient(url: string, options: PoolOptions, max = options.
   })
 }
 
-export function openPostgres(url: string, options: PoolOptions): Database {
+/** `listenUrl`: a direct connection for LISTEN (a transaction pooler does not keep one session); the pool's by default. */
+export function openPostgres(url: string, options: PoolOptions, listenUrl = url): Database {
   const client = postgresClient(url, options)
+  let listener: ReturnType<typeof postgres> | undefined
   return {
     db: drizzlePostgres({ client, schema }),
     timer: new QueryTimer(),
@@ -65,7 +69,15 @@ export function openPostgres(url: string, options: PoolOptions): Database {
     async ping() {
       await client`select 1`
     },
-    close: once(() => client.end({ timeout: 5 }))
+    async listen(channel, onNotify) {
+      // One connection, opened on first use, listens for every channel; postgres.js reconnects it.
+      listener ??= postgres(listenUrl, { max: 1, onnotice: () => {}, connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)), connection: { application_name: 'llm-council-server' } })
+      const { unlisten } = await listener.listen(channel, onNotify)
+      return unlisten
+    },
+    close: once(async () => {
+      await Promise.all([client.end({ timeout: 5 }), listener?.end({ timeout: 5 })])
+    })
   }
 }
 

@@ -21,7 +21,7 @@ export async function connectDatabase(config: Config, log: FastifyBaseLogger): P
   if (target.kind === 'pglite') return openMigratedPglite(target.dir, log)
 
   for (let attempt = 0; ; attempt++) {
-    const database = openPostgres(target.url, config.db)
+    const database = openPostgres(target.url, config.db, target.migrationUrl)
     try {
       const report = await migrateDatabase(database, { migrationUrl: target.migrationUrl, pool: config.db, log, deadline })
       log.info(`storage: ${database.description}`)

@@ -9,6 +9,7 @@ import {
   jsonb,
   numeric,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   unique,
@@ -16,9 +17,9 @@ import {
   uuid,
   varchar
 } from 'drizzle-orm/pg-core'
-import type { AssistantMetadata, Stage1Result, Stage2Result, Stage3Result } from '../council/types.ts'
+import type { AssistantMetadata, CouncilRecord, Stage1Result, Stage2Result, Stage3Result } from '../council/types.ts'
 import type { ChosenCouncil } from '../services/council-settings.ts'
-import { DEFAULT_TIER, DEFAULT_TITLE, EMAIL_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH } from '../domain.ts'
+import { DEFAULT_TIER, DEFAULT_TITLE, EMAIL_MAX_LENGTH, IDEMPOTENCY_KEY_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH } from '../domain.ts'
 import { utcToday } from './sql.ts'
 
 // Timestamps as the database's own strings: an imported file's microseconds survive (a Date would drop them).
@@ -73,6 +74,63 @@ export const messages = pgTable(
     check('messages_kind_check', sql`${t.kind} is null or (${t.kind} = 'follow_up' and ${t.role} = 'user')`),
     check('messages_position_check', sql`${t.position} >= 0`)
   ]
+)
+
+/** What a council run is now; every state but `running` is final. */
+export const RUN_STATES = ['running', 'complete', 'failed', 'cancelled', 'interrupted'] as const
+export type RunState = (typeof RUN_STATES)[number]
+
+/**
+ * Council runs: one per question asked or answer retried. The instance running one keeps its
+ * heartbeat fresh; a run whose heartbeat stops (its instance died) is marked `interrupted` by the
+ * next instance that notices. Rows go with their conversation.
+ */
+export const runs = pgTable(
+  'runs',
+  {
+    /** Made by the instance that starts the run, so its first event can name it. */
+    id: uuid('id').primaryKey(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    state: varchar('state', { length: 16 }).$type<RunState>().notNull().default('running'),
+    questionPosition: integer('question_position').notNull(),
+    /** Where the answer is (or, for a retry, will be) stored; null until a new question's answer is. */
+    answerPosition: integer('answer_position'),
+    /** The council the run uses, as its answer records it: what an interrupted run's partial answer is stored with. */
+    council: jsonb('council').$type<CouncilRecord>().notNull(),
+    /** The client's Idempotency-Key, and a hash of the request it came with. */
+    idempotencyKey: varchar('idempotency_key', { length: IDEMPOTENCY_KEY_MAX_LENGTH }),
+    requestHash: varchar('request_hash', { length: 64 }),
+    cancelRequested: boolean('cancel_requested').notNull().default(false),
+    heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    createdAt: createdAt(),
+    endedAt: timestamp('ended_at', { withTimezone: true, mode: 'string' })
+  },
+  (t) => [
+    // NULL keys are distinct: only runs that came with a key are held to one per key.
+    uniqueIndex('runs_conversation_idempotency_key_idx').on(t.conversationId, t.idempotencyKey),
+    index('runs_running_idx').on(t.heartbeatAt).where(sql`${t.state} = 'running'`),
+    check('runs_state_check', sql`${t.state} in ('running', 'complete', 'failed', 'cancelled', 'interrupted')`)
+  ]
+)
+
+/**
+ * A run's events, numbered from 1, stored in batches as they come: what a client reconnecting with
+ * Last-Event-ID, on any instance, is sent. Kept for a while after the run ends (RUN_EVENTS_KEEP_MS).
+ */
+export const runEvents = pgTable(
+  'run_events',
+  {
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    firstId: integer('first_id').notNull(),
+    lastId: integer('last_id').notNull(),
+    events: jsonb('events').$type<unknown[]>().notNull(),
+    createdAt: createdAt()
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.firstId] }), index('run_events_created_idx').on(t.createdAt)]
 )
 
 export const usage = pgTable(

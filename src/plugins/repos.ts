@@ -4,6 +4,7 @@ import { ApiKeysRepo } from '../repos/api-keys.ts'
 import { ConversationsRepo } from '../repos/conversations.ts'
 import { MessagesRepo } from '../repos/messages.ts'
 import { ProfilesRepo } from '../repos/profiles.ts'
+import { RunsRepo } from '../repos/runs.ts'
 import { SessionsRepo } from '../repos/sessions.ts'
 import { UsageRepo } from '../repos/usage.ts'
 
@@ -15,6 +16,7 @@ export interface Repos {
   sessions: SessionsRepo
   apiKeys: ApiKeysRepo
   profiles: ProfilesRepo
+  runs: RunsRepo
 }
 
 declare module 'fastify' {
@@ -33,7 +35,8 @@ export default fp(
       accounts: new AccountsRepo(db, timer),
       sessions: new SessionsRepo(db, timer),
       apiKeys: new ApiKeysRepo(db, timer),
-      profiles: new ProfilesRepo(db, timer)
+      profiles: new ProfilesRepo(db, timer),
+      runs: new RunsRepo(db, timer)
     })
   },
   { name: 'repos', dependencies: ['config', 'db'] }

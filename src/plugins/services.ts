@@ -3,6 +3,7 @@ import { type LlmClient, OpenAiClient } from '../council/client.ts'
 import { DemoClient } from '../council/demo.ts'
 import { AccountService } from '../services/accounts.ts'
 import { AskService } from '../services/ask.ts'
+import { RunHub } from '../services/run-hub.ts'
 import { OidcService } from '../services/oidc.ts'
 
 declare module 'fastify' {
@@ -30,14 +31,25 @@ export default fp<ServicesOptions>(
         ? new DemoClient()
         : new OpenAiClient({ baseUrl: llm.baseUrl, apiKey: llm.apiKey, timeoutMs: llm.timeoutMs }))
     app.decorate('llmClient', client)
-    const ask = new AskService({ ...app.repos, client, llm })
+    const hub: RunHub = new RunHub({
+      runs: app.repos.runs,
+      listen: app.database.listen,
+      log: app.log,
+      heartbeatMs: app.config.runHeartbeatMs,
+      onStale: (run) => ask.storeInterrupted(run)
+    })
+    const ask = new AskService({ ...app.repos, hub, client, llm })
     app.decorate('ask', ask)
+    await hub.start()
     const { auth } = app.config
     const accountService = auth.mode === 'accounts' || auth.mode === 'oidc' ? new AccountService(app.repos, auth) : null
     app.decorate('accountService', accountService)
     app.decorate('oidc', accountService && 'oidc' in auth && auth.oidc ? new OidcService({ ...auth, oidc: auth.oidc }, app.repos, accountService) : null)
     // preClose runs as soon as shutdown starts: no new questions, running ones get the grace period.
-    app.addHook('preClose', async () => ask.drain(app.config.shutdownGraceMs, app.log))
+    app.addHook('preClose', async () => {
+      await ask.drain(app.config.shutdownGraceMs, app.log)
+      await hub.stop()
+    })
   },
-  { name: 'services', dependencies: ['config', 'repos'] }
+  { name: 'services', dependencies: ['config', 'db', 'repos'] }
 )

@@ -1,6 +1,6 @@
 import { and, desc, eq, exists, sql } from 'drizzle-orm'
 import { storableText } from '../db/json.ts'
-import { conversations, messages } from '../db/schema.ts'
+import { conversations, messages, runs } from '../db/schema.ts'
 import { DEFAULT_TITLE } from '../domain.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import { isoTimestamp } from '../db/sql.ts'
@@ -52,6 +52,11 @@ const messageJson = sql<string>`(case when ${messages.role} = 'user' and ${messa
 /** A conversation as a single read shows it: its metadata and the council chosen for it (null: the default). */
 const conversationColumns = { ...metaColumns, council: conversations.council }
 
+/** The run answering now, if one is: a reader follows it with GET .../runs/{id}/events. */
+const activeRun = sql<{ id: string; state: 'running'; question_position: number; started_at: string } | null>`(
+  select json_build_object('id', ${runs.id}, 'state', ${runs.state}, 'question_position', ${runs.questionPosition}, 'started_at', ${isoTimestamp(runs.createdAt)})
+  from ${runs} where ${runs.conversationId} = ${conversations.id} and ${runs.state} = 'running' limit 1)`
+
 const byIdAndOwner = and(eq(conversations.id, sql.placeholder('id')), eq(conversations.userId, sql.placeholder('userId')))
 
 /** Conversations of one user; every method takes the user id, and no query can reach another user's rows. */
@@ -65,7 +70,7 @@ export class ConversationsRepo {
     this.#timer = timer
     this.#statements = {
       create: db.insert(conversations).values({ userId: sql.placeholder('userId') }).returning(conversationColumns).prepare('conversation_create'),
-      get: db.select(conversationColumns).from(conversations).where(byIdAndOwner).prepare('conversation_get'),
+      get: db.select({ ...conversationColumns, run: activeRun }).from(conversations).where(byIdAndOwner).prepare('conversation_get'),
       messages: db
         .select({ json: messageJson })
         .from(messages)

@@ -2,7 +2,8 @@ import { type SQL, and, desc, eq, exists, lt, sql } from 'drizzle-orm'
 import type { PastMessage } from '../council/context.ts'
 import type { AssistantStages } from '../council/types.ts'
 import { storable } from '../db/json.ts'
-import { conversations, messages } from '../db/schema.ts'
+import type { CouncilRecord } from '../council/types.ts'
+import { conversations, messages, runs, type RunState } from '../db/schema.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import type { Db } from '../db/types.ts'
 
@@ -13,6 +14,24 @@ type NewMessage = { role: 'user'; kind?: 'follow_up'; content: string } | ({ rol
 // The most earlier messages a run reads for its context (a hundred exchanges): the character budget
 // keeps far fewer in ordinary use, and a run never reads a whole long conversation.
 const HISTORY_MESSAGES = 200
+
+/** The run a question or a retry starts, stored with it. */
+export interface NewRun {
+  id: string
+  council: CouncilRecord
+  idempotencyKey?: string
+  requestHash?: string
+}
+
+/** How a run ended, stored with its answer. */
+export interface RunEnd {
+  id: string
+  state: Exclude<RunState, 'running'>
+}
+
+/** A run with this Idempotency-Key exists in the conversation: the caller joins it. */
+export const DUPLICATE = 'duplicate' as const
+class Duplicate extends Error {}
 
 /** A stored answer a retry works on, with the question it answers. */
 export interface RetryTarget {
@@ -53,30 +72,60 @@ export class MessagesRepo {
    * than `leaseMs` ago: a run whose server died frees it after that); null when the conversation is
    * not the user's.
    */
-  startRun(userId: string, conversationId: string, content: string, leaseMs: number): Promise<number | 'busy' | null> {
+  startRun(userId: string, conversationId: string, content: string, leaseMs: number, run: NewRun): Promise<number | 'busy' | typeof DUPLICATE | null> {
     // One conditional UPDATE takes the run: a concurrent one waits on the row lock, then finds the run
     // taken. Only a refusal needs a second look, to tell "busy" from "not yours".
     const free = this.#free(leaseMs)
-    return this.#timer.time(
-      'messages.startRun',
-      this.#db.transaction(async (tx) => {
+    const started = this.#db
+      .transaction(async (tx) => {
         const position = await this.#append(tx, userId, conversationId, { role: 'user', content }, sql`now()`, free)
-        return position ?? this.#busyOrMissing(tx, userId, conversationId)
+        if (position === null) return this.#busyOrMissing(tx, userId, conversationId)
+        await this.#insertRun(tx, conversationId, run, position, null)
+        return position
       })
-    )
+      .catch((error: unknown) => {
+        if (error instanceof Duplicate) return DUPLICATE
+        throw error
+      })
+    return this.#timer.time('messages.startRun', started)
   }
 
-  /** A run's lease when no other run holds the conversation: `busy` when one does, null when it is not the user's. */
-  async takeRun(userId: string, conversationId: string, leaseMs: number): Promise<true | 'busy' | null> {
-    const [taken] = await this.#timer.time(
+  /** The run's row; a key another run of this conversation came with rolls the transaction back. */
+  async #insertRun(tx: Db, conversationId: string, run: NewRun, questionPosition: number, answerPosition: number | null): Promise<void> {
+    const inserted = await tx
+      .insert(runs)
+      .values({ id: run.id, conversationId, questionPosition, answerPosition, council: run.council, idempotencyKey: run.idempotencyKey, requestHash: run.requestHash })
+      .onConflictDoNothing({ target: [runs.conversationId, runs.idempotencyKey] })
+      .returning({ id: runs.id })
+    if (inserted.length === 0) throw new Duplicate()
+  }
+
+  /** Marks the run ended, in the transaction that stores its answer. */
+  async #endRun(tx: Db, run: RunEnd, answerPosition: number | null): Promise<void> {
+    await tx
+      .update(runs)
+      .set({ state: run.state, endedAt: sql`now()`, ...(answerPosition === null ? {} : { answerPosition }) })
+      .where(eq(runs.id, run.id))
+  }
+
+  /**
+   * A retry's run, of the answer at `answerPosition`, when no other run holds the conversation: `busy`
+   * when one does, null when it is not the user's.
+   */
+  takeRun(userId: string, conversationId: string, leaseMs: number, run: NewRun, questionPosition: number, answerPosition: number): Promise<true | 'busy' | null> {
+    return this.#timer.time(
       'messages.takeRun',
-      this.#db
-        .update(conversations)
-        .set({ runStartedAt: sql`now()` })
-        .where(and(byIdAndOwner(userId, conversationId), this.#free(leaseMs)))
-        .returning({ id: conversations.id })
+      this.#db.transaction(async (tx) => {
+        const [taken] = await tx
+          .update(conversations)
+          .set({ runStartedAt: sql`now()` })
+          .where(and(byIdAndOwner(userId, conversationId), this.#free(leaseMs)))
+          .returning({ id: conversations.id })
+        if (!taken) return this.#busyOrMissing(tx, userId, conversationId)
+        await this.#insertRun(tx, conversationId, run, questionPosition, answerPosition)
+        return true as const
+      })
     )
-    return taken ? true : this.#busyOrMissing(this.#db, userId, conversationId)
   }
 
   /**
@@ -126,44 +175,62 @@ export class MessagesRepo {
   }
 
   /** Puts a retried answer in place of the stored one and ends the run; false when the conversation was deleted meanwhile. */
-  replaceAnswer(userId: string, conversationId: string, position: number, answer: AssistantStages): Promise<boolean> {
+  replaceAnswer(userId: string, conversationId: string, position: number, answer: AssistantStages, run: RunEnd): Promise<boolean> {
     const { stage1, stage2, stage3, metadata } = storable(answer)
     return this.#timer.time(
       'messages.replaceAnswer',
       this.#db.transaction(async (tx) => {
-        const [run] = await tx
+        const [held] = await tx
           .update(conversations)
           .set({ runStartedAt: null })
           .where(byIdAndOwner(userId, conversationId))
           .returning({ id: conversations.id })
-        if (!run) return false
+        if (!held) return false
         await tx
           .update(messages)
           .set({ stage1, stage2, stage3, metadata })
           .where(and(eq(messages.conversationId, conversationId), eq(messages.position, position), eq(messages.role, 'assistant')))
+        await this.#endRun(tx, run, position)
         return true
       })
     )
   }
 
   /** Stores the answer and ends the run; its position, or null when the conversation was deleted meanwhile. */
-  appendAnswer(userId: string, conversationId: string, answer: AssistantStages): Promise<number | null> {
+  appendAnswer(userId: string, conversationId: string, answer: AssistantStages, run: RunEnd): Promise<number | null> {
     const { stage1, stage2, stage3, metadata } = answer
     return this.#timer.time(
       'messages.appendAnswer',
-      this.#db.transaction((tx) => this.#append(tx, userId, conversationId, { role: 'assistant', stage1, stage2, stage3, metadata }, null))
+      this.#db.transaction(async (tx) => {
+        const position = await this.#append(tx, userId, conversationId, { role: 'assistant', stage1, stage2, stage3, metadata }, null)
+        await this.#endRun(tx, run, position)
+        return position
+      })
     )
   }
 
   /** Ends a run that stored no answer, so the conversation takes questions again. */
-  async endRun(userId: string, conversationId: string): Promise<void> {
+  async endRun(userId: string, conversationId: string, run: RunEnd): Promise<void> {
     await this.#timer.time(
       'messages.endRun',
-      this.#db
-        .update(conversations)
-        .set({ runStartedAt: null })
-        .where(byIdAndOwner(userId, conversationId))
+      this.#db.transaction(async (tx) => {
+        await tx.update(conversations).set({ runStartedAt: null }).where(byIdAndOwner(userId, conversationId))
+        await this.#endRun(tx, run, null)
+      })
     )
+  }
+
+  /** The answer stored at `position` of the user's conversation; null when there is none. */
+  async answerAt(userId: string, conversationId: string, position: number): Promise<AssistantStages | null> {
+    const owned = exists(this.#db.select({ id: conversations.id }).from(conversations).where(byIdAndOwner(userId, conversationId)))
+    const [row] = await this.#timer.time(
+      'messages.answerAt',
+      this.#db
+        .select({ stage1: messages.stage1, stage2: messages.stage2, stage3: messages.stage3, metadata: messages.metadata })
+        .from(messages)
+        .where(and(eq(messages.conversationId, conversationId), eq(messages.position, position), eq(messages.role, 'assistant'), owned))
+    )
+    return row ?? null
   }
 
   /** After a refusal to take a run: `busy` when the conversation is the user's (a run holds it), null when it is not. */

@@ -56,7 +56,7 @@ const conversationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const council = request.body?.council
       const meta = await conversations.create(request.userId, council ? checkChoice(council, app.config.llm, 'body/council') : null)
-      return { ...meta, messages: [] }
+      return { ...meta, run: null, messages: [] }
     }
   )
 

@@ -1,26 +1,36 @@
-import type { OutgoingHttpHeaders } from 'node:http'
+import { createHash } from 'node:crypto'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { QUESTION_MAX_LENGTH, conversationKey } from '../domain.ts'
+import { IDEMPOTENCY_KEY_MAX_LENGTH, QUESTION_MAX_LENGTH, conversationKey } from '../domain.ts'
 import { HttpError, badRequest, notFound } from '../errors.ts'
 import { requestSubject } from '../logger.ts'
-import type { AskEvent } from '../services/ask.ts'
+import type { RunHandle } from '../services/ask.ts'
+import { clientGone, streamRun } from './runs.ts'
 import { IdParams, errorResponses } from './schemas.ts'
-// Proxies drop connections that stay silent; a comment line every so often keeps the stream open.
-const KEEPALIVE_MS = 15_000
 
 const AskBody = Type.Object(
   { content: Type.String({ maxLength: QUESTION_MAX_LENGTH, description: 'the question' }) },
   { additionalProperties: false }
 )
+const AskHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: IDEMPOTENCY_KEY_MAX_LENGTH,
+      pattern: '^[\\x21-\\x7e]+$',
+      description: 'a key of your own for this question: the same key and body again joins the same run (nothing more is charged); another body is a 422'
+    })
+  )
+})
 const Json = Type.Unknown()
 const CouncilAnswer = Type.Object({ stage1: Json, stage2: Json, stage3: Json, metadata: Json })
 
 const schema = (summary: string, response: object) => ({
   summary,
   params: IdParams,
+  headers: AskHeaders,
   body: AskBody,
-  response: { ...response, ...errorResponses(400, 401, 404, 409, 429, 502) }
+  response: { ...response, ...errorResponses(400, 401, 404, 409, 422, 429, 502, 503) }
 })
 
 function question(content: string): string {
@@ -32,12 +42,20 @@ function question(content: string): string {
 const runLog = (request: FastifyRequest) => request.log.child(requestSubject(request))
 
 const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  /** Starts the run a question asks for, or joins the one its Idempotency-Key started. */
+  const start = (request: FastifyRequest, id: string, body: { content: string }, key: string | undefined): Promise<RunHandle> => {
+    const content = question(body.content)
+    const idempotency = key === undefined ? undefined : { key, hash: createHash('sha256').update(content).digest('hex') }
+    return app.ask.start(request.userId, conversationKey(request.userId, id), content, runLog(request), idempotency)
+  }
+
   app.post(
     '/conversations/:id/message',
-    { schema: schema('Ask the council; answers when all three stages are done', { 200: CouncilAnswer }) },
-    async (request) => {
-      const run = await app.ask.start(request.userId, conversationKey(request.userId, request.params.id), question(request.body.content), runLog(request))
-      const { stage1, stage2, stage3, metadata } = await run.finish()
+    { schema: schema('Ask the council; answers when all three stages are done (the run\'s id is in x-run-id)', { 200: CouncilAnswer }) },
+    async (request, reply) => {
+      const run = await start(request, request.params.id, request.body, request.headers['idempotency-key'])
+      reply.header('x-run-id', run.id)
+      const { stage1, stage2, stage3, metadata } = await app.ask.result(request.userId, run, clientGone(reply))
       return { stage1, stage2, stage3, metadata }
     }
   )
@@ -45,42 +63,14 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/conversations/:id/message/stream',
     {
-      schema: schema('Ask the council; Server-Sent Events as each stage completes', {
-        200: Type.String({ description: 'text/event-stream of `data: {"type": ...}` events' })
+      schema: schema('Ask the council; Server-Sent Events as it answers, token by token, the first naming the run', {
+        200: Type.String({ description: 'text/event-stream of `data: {"type": ...}` events, each with `id:` its number' })
       })
     },
     async (request, reply) => {
-      // Everything that can be refused (404, 429) is settled before the stream starts.
-      const log = runLog(request)
-      const run = await app.ask.start(request.userId, conversationKey(request.userId, request.params.id), question(request.body.content), log)
-      reply.hijack()
-      const res = reply.raw
-      // Hijacked: the headers hooks already set (security, CORS, request id) go out with the stream's.
-      res.writeHead(200, {
-        ...reply.getHeaders(),
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-        'x-request-id': request.id
-      } as OutgoingHttpHeaders)
-      const open = () => !res.destroyed && !res.writableEnded
-      // One write per event: clients that do not reassemble split events still read each whole.
-      const send = (event: AskEvent | { type: 'error'; message: string }) => {
-        if (open()) res.write(`data: ${JSON.stringify(event)}\n\n`)
-      }
-      const keepalive = setInterval(() => open() && res.write(': keep-alive\n\n'), KEEPALIVE_MS)
-      try {
-        // A client that goes away does not stop the run: the answer is still stored.
-        await run.finish(send)
-      } catch (error) {
-        // An HttpError is meant for the client (deleted meanwhile, no answer, shutting down); anything else is internal.
-        if (!(error instanceof HttpError)) log.error({ err: error }, 'council run failed')
-        send({ type: 'error', message: error instanceof HttpError ? error.message : 'Internal Server Error' })
-      } finally {
-        clearInterval(keepalive)
-        if (open()) res.end()
-      }
+      // Everything that can be refused (404, 409, 422, 429) is settled before the stream starts.
+      const run = await start(request, request.params.id, request.body, request.headers['idempotency-key'])
+      await streamRun(app, request, reply, run, 0)
     }
   )
 
@@ -112,16 +102,13 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: 'Run again what failed in a failed or degraded answer, and update it in place',
         params: Type.Composite([IdParams, Type.Object({ position: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }) })], { additionalProperties: false }),
-        response: { 200: CouncilAnswer, ...errorResponses(400, 401, 404, 409, 429, 502) }
+        response: { 200: CouncilAnswer, ...errorResponses(400, 401, 404, 409, 429, 502, 503) }
       }
     },
-    async (request) => {
-      const { stage1, stage2, stage3, metadata } = await app.ask.retry(
-        request.userId,
-        conversationKey(request.userId, request.params.id),
-        request.params.position,
-        runLog(request)
-      )
+    async (request, reply) => {
+      const run = await app.ask.retry(request.userId, conversationKey(request.userId, request.params.id), request.params.position, runLog(request))
+      reply.header('x-run-id', run.id)
+      const { stage1, stage2, stage3, metadata } = await app.ask.result(request.userId, run, clientGone(reply))
       return { stage1, stage2, stage3, metadata }
     }
   )

@@ -66,7 +66,17 @@ export const ConversationWithCouncil = Type.Composite([ConversationMeta, Type.Ob
 
 export const Conversation = Type.Composite([
   ConversationMeta,
-  Type.Object({ council: Type.Optional(CouncilChoice), messages: Type.Array(Type.Union([UserMessage, AssistantMessage])) })
+  Type.Object({
+    council: Type.Optional(CouncilChoice),
+    run: Type.Union(
+      [
+        Type.Object({ id: Type.String({ format: 'uuid' }), state: Type.Literal('running'), question_position: Type.Integer(), started_at: Type.String({ format: 'date-time' }) }),
+        Type.Null()
+      ],
+      { description: 'the run answering now: follow it with GET /api/conversations/{id}/runs/{run.id}/events' }
+    ),
+    messages: Type.Array(Type.Union([UserMessage, AssistantMessage]))
+  })
 ])
 
 /** Responses every authenticated route can give besides its own. */

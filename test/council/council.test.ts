@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { OpenAiClient } from '../../src/council/client.ts'
-import { type CouncilSettings, fallbackTitle, generateTitle, runCouncil } from '../../src/council/council.ts'
+import { type CouncilEvent, type CouncilSettings, fallbackTitle, generateTitle, runCouncil } from '../../src/council/council.ts'
 import { DemoClient } from '../../src/council/demo.ts'
 import { chairmanPrompt, rankingPrompt } from '../../src/council/prompts.ts'
 import { promptOf, shownAnswers, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
@@ -37,7 +37,8 @@ t.test('the full three-stage run, with the prompts each model received', async (
     random: ordered,
     onEvent: (event) => events.push(event.type)
   })
-  t.same(events, ['stage1_start', 'stage1_complete', 'stage2_start', 'stage2_complete', 'stage3_start', 'stage3_complete'])
+  const stages = events.filter((type) => !type.endsWith('_delta') && !type.includes('_model_'))
+  t.same(stages, ['stage1_start', 'stage1_complete', 'stage2_start', 'stage2_complete', 'stage3_start', 'stage3_complete'])
   t.same(answer.stage1, MODELS.map((model) => ({ model, response: `Answer from ${model}` })))
   t.same(answer.stage2.map((r) => r.parsed_ranking), MODELS.map(() => ['Response B', 'Response A', 'Response C']))
   t.same(answer.stage3, { model: 'm/chair', response: 'Synthesis by m/chair' })
@@ -101,6 +102,48 @@ t.test('a model timing out is dropped like any failure', async (t) => {
   t.same(answer.metadata.errors, [{ model: 'm/three', stage: 'stage1', status: null, message: 'timed out after 300 ms' }])
 })
 
+t.test('members and the chairman stream: their pieces concatenate to the stored text; reviews and titles do not stream', async (t) => {
+  const long = (model: string) => `Answer from ${model}: ${'several words of a long answer '.repeat(20)}`
+  const { fake, client } = await setup(t, (request) => {
+    const reply = wellBehaved(request)
+    const prompt = promptOf(request)
+    if (prompt.includes('FINAL RANKING:') || prompt.startsWith('You are the Chairman')) return reply
+    return { status: 200, text: long(request.model), chunkDelayMs: 1 }
+  })
+  const events: CouncilEvent[] = []
+  const answer = await runCouncil(QUESTION, { client, settings: council(MODELS), onEvent: (event) => events.push(event) })
+  for (const { model, response } of answer.stage1) {
+    const pieces = events.flatMap((e) => (e.type === 'stage1_delta' && e.model === model ? [e.text] : []))
+    t.ok(pieces.length > 20, `${model} streamed in ${pieces.length} pieces`)
+    t.equal(pieces.join(''), response, `${model}: the pieces make the stored answer`)
+  }
+  const synthesis = events.flatMap((e) => (e.type === 'stage3_delta' ? [e.text] : []))
+  t.equal(synthesis.join(''), answer.stage3!.response)
+  const types = events.map((e) => e.type)
+  t.equal(types.filter((type) => type === 'stage1_model_complete').length, 3)
+  t.ok(types.lastIndexOf('stage1_model_complete') < types.indexOf('stage1_complete'), 'each member is reported before stage 1 is')
+  t.equal(types.filter((type) => type === 'stage2_model_complete').length, 3)
+  t.ok(types.lastIndexOf('stage1_delta') < types.indexOf('stage1_complete') && types.indexOf('stage3_delta') > types.indexOf('stage3_start'))
+  t.same(
+    fake.requests.map((r) => [promptOf(r).startsWith('You are the Chairman') ? 'chairman' : promptOf(r).includes('FINAL RANKING:') ? 'review' : 'member', r.stream]),
+    [...MODELS.map(() => ['member', true]), ...MODELS.map(() => ['review', false]), ['chairman', true]]
+  )
+})
+
+t.test('a member that fails mid-stream: its pieces are disowned, and it is a failure like any other', async (t) => {
+  const { client } = await setup(t, (request) =>
+    request.model === 'm/two' && !promptOf(request).includes('FINAL RANKING:') && !promptOf(request).startsWith('You are the Chairman')
+      ? { status: 200, text: 'a few words and then nothing', chunkDelayMs: 20, cutAfter: 2 }
+      : wellBehaved(request)
+  )
+  const events: CouncilEvent[] = []
+  const answer = await runCouncil(QUESTION, { client, settings: council(MODELS), onEvent: (event) => events.push(event) })
+  t.ok(events.some((e) => e.type === 'stage1_delta' && e.model === 'm/two'), 'it had streamed something')
+  t.match(events.find((e) => e.type === 'stage1_model_failed'), { data: { model: 'm/two', stage: 'stage1' } })
+  t.same(answer.metadata.missing, ['m/two'])
+  t.equal(answer.metadata.status, 'degraded')
+})
+
 t.test('every model failing is a failed answer that says why', async (t) => {
   const { client } = await setup(t, () => ({ status: 401, body: { error: { message: 'User not found.' } } }))
   const events: string[] = []
@@ -111,7 +154,7 @@ t.test('every model failing is a failed answer that says why', async (t) => {
   t.same(answer.metadata.errors[0], { model: 'm/one', stage: 'stage1', status: 401, message: 'User not found.' })
   t.same(answer.metadata.usage, { prompt_tokens: 0, completion_tokens: 0, cost: 0, calls: 3, unknown_calls: 0 }, 'failed calls: counted, not unknown')
   t.equal(answer.metadata.errors.length, 3)
-  t.same(events, ['stage1_start'])
+  t.same(events, ['stage1_start', 'stage1_model_failed', 'stage1_model_failed', 'stage1_model_failed'])
 })
 
 t.test('a quorum: fewer answers than COUNCIL_MIN_ANSWERS is a failure that keeps the answers that came', async (t) => {

@@ -63,7 +63,7 @@ export async function openTestDatabase(t: Test, backend: BackendName): Promise<D
   // Behind a transaction pooler: no prepared statements, migrations over the direct URL.
   const pooled = new URL(url)
   if (backend === 'pgbouncer') pooled.port = String((await pgbouncer(url)).port)
-  const database = openPostgres(pooled.toString(), backend === 'pgbouncer' ? { ...POOL, prepare: false } : POOL)
+  const database = openPostgres(pooled.toString(), backend === 'pgbouncer' ? { ...POOL, prepare: false } : POOL, url)
   await migrateDatabase(database, { migrationUrl: url, pool: POOL })
   // Registered after the drop above, so it runs first: close the pool, then drop.
   t.teardown(() => database.close())

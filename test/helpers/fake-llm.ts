@@ -7,10 +7,25 @@ export interface FakeRequest {
   headers: IncomingHttpHeaders
   model: string
   messages: { role: string; content: string }[]
+  /** Whether the client asked for a streamed answer. */
+  stream: boolean
+  /** Set when the client closed the connection before the answer was whole (a cancel, a timeout). */
+  closedEarly: boolean
 }
 
-/** What the fake answers: text (200 with that content), or a status with an error body, after a delay. */
-export type FakeReply = string | { status: number; body?: unknown; delayMs?: number; text?: string; usage?: unknown } | { hang: true }
+/**
+ * What the fake answers: text (200 with that content), or a status with an error body, after a delay.
+ * A streamed request gets the text word by word, `chunkDelayMs` apart; `cutAfter` ends the stream
+ * (connection dropped) after that many pieces.
+ */
+export type FakeReply =
+  | string
+  | { status: number; body?: unknown; delayMs?: number; text?: string; usage?: unknown; chunkDelayMs?: number; cutAfter?: number }
+  | { hang: true }
+
+/** The pieces a streamed text is sent in: each word with the space after it. */
+export const pieces = (text: string) => text.match(/\s*\S+\s*|\s+/g) ?? [text]
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export type FakeHandler = (request: FakeRequest) => FakeReply | Promise<FakeReply>
 
@@ -21,13 +36,31 @@ export async function startFakeLlm(t: Test, handler: FakeHandler) {
   const server = createServer(async (req, res) => {
     let raw = ''
     for await (const chunk of req) raw += chunk
-    const body = JSON.parse(raw || '{}') as { model: string; messages: FakeRequest['messages'] }
-    const request = { path: req.url ?? '', headers: req.headers, model: body.model, messages: body.messages }
+    const body = JSON.parse(raw || '{}') as { model: string; messages: FakeRequest['messages']; stream?: boolean }
+    const request: FakeRequest = { path: req.url ?? '', headers: req.headers, model: body.model, messages: body.messages, stream: body.stream === true, closedEarly: false }
     requests.push(request)
+    res.on('close', () => (request.closedEarly = !res.writableFinished))
     const reply = await current(request)
     if (typeof reply === 'object' && 'hang' in reply) return // never answers; the client must time out
     const delay = typeof reply === 'object' ? (reply.delayMs ?? 0) : 0
-    if (delay) await new Promise((resolve) => setTimeout(resolve, delay))
+    if (delay) await sleep(delay)
+    if (request.stream && (typeof reply === 'string' || (reply.text !== undefined && reply.status === 200))) {
+      const content = typeof reply === 'string' ? reply : reply.text!
+      const options: { chunkDelayMs?: number; cutAfter?: number; usage?: unknown } = typeof reply === 'string' ? {} : reply
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      const send = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`)
+      let sent = 0
+      for (const piece of pieces(content)) {
+        if (res.destroyed) return
+        if (sent > 0 && options.chunkDelayMs) await sleep(options.chunkDelayMs)
+        if (options.cutAfter !== undefined && sent === options.cutAfter) return void res.destroy()
+        send({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: piece } }] })
+        sent++
+      }
+      if (options.usage !== undefined) send({ id: 'x', object: 'chat.completion.chunk', choices: [], usage: options.usage })
+      res.end('data: [DONE]\n\n')
+      return
+    }
     res.setHeader('content-type', 'application/json')
     if (typeof reply === 'string' || reply.text !== undefined) {
       const content = typeof reply === 'string' ? reply : reply.text

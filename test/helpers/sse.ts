@@ -4,6 +4,8 @@ export interface StreamResult {
   status: number
   headers: Record<string, string | string[] | undefined>
   events: { type: string; [key: string]: unknown }[]
+  /** Each event's `id:` (its number in the run), in step with `events`. */
+  ids: number[]
   /** The body as it arrived, piece by piece. */
   chunks: string[]
 }
@@ -12,10 +14,12 @@ export interface StreamResult {
  * POSTs to an SSE route over real HTTP and reads the stream as a browser's reader would.
  * `stopAfter`: disconnect as soon as an event of that type has arrived.
  */
-export function readStream(url: string, body: unknown, options: { headers?: Record<string, string>; stopAfter?: string } = {}): Promise<StreamResult> {
+export function readStream(url: string, body: unknown, options: { headers?: Record<string, string>; stopAfter?: string; method?: string } = {}): Promise<StreamResult> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...options.headers } }, (res) => {
-      const result: StreamResult = { status: res.statusCode ?? 0, headers: res.headers, events: [], chunks: [] }
+    const method = options.method ?? 'POST'
+    const headers = method === 'POST' ? { 'content-type': 'application/json', ...options.headers } : options.headers
+    const req = request(url, { method, headers }, (res) => {
+      const result: StreamResult = { status: res.statusCode ?? 0, headers: res.headers, events: [], ids: [], chunks: [] }
       let buffer = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => {
@@ -26,6 +30,7 @@ export function readStream(url: string, body: unknown, options: { headers?: Reco
           const block = buffer.slice(0, end)
           buffer = buffer.slice(end + 2)
           for (const line of block.split('\n')) {
+            if (line.startsWith('id: ')) result.ids.push(Number(line.slice(4)))
             if (line.startsWith('data: ')) result.events.push(JSON.parse(line.slice(6)))
           }
           if (options.stopAfter && result.events.at(-1)?.type === options.stopAfter) {
@@ -39,6 +44,10 @@ export function readStream(url: string, body: unknown, options: { headers?: Reco
       res.on('error', reject)
     })
     req.on('error', (error) => (options.stopAfter ? undefined : reject(error)))
-    req.end(JSON.stringify(body))
+    req.end(method === 'POST' ? JSON.stringify(body) : undefined)
   })
 }
+
+/** The events llm-council's own stream had: without the runs' and the token stream's additions. */
+export const stageEvents = <T extends { type: string }>(events: T[]): T[] =>
+  events.filter(({ type }) => !type.endsWith('_delta') && !type.includes('_model_') && type !== 'run_start' && type !== 'run_end')

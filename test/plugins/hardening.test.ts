@@ -2,7 +2,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
 import { rawRequest } from '../helpers/raw-http.ts'
 import { BACKENDS, TEST_DATABASE_URL, openTestDatabase } from '../helpers/db.ts'
-import { readStream } from '../helpers/sse.ts'
+import { readStream, stageEvents } from '../helpers/sse.ts'
 
 for (const backend of BACKENDS) {
   t.test(`${backend}: slow queries are logged with the operation and duration, never values`, async (t) => {
@@ -147,7 +147,7 @@ t.test('CORS for the configured origins, exposing the cursor header, streams inc
   const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'hi' }, { headers: { origin: 'https://app.example.com' } })
   t.equal(stream.headers['access-control-allow-origin'], 'https://app.example.com', 'the stream carries CORS headers too')
   t.ok(stream.headers['x-request-id'])
-  t.equal(stream.events.at(-1)?.type, 'complete')
+  t.equal(stageEvents(stream.events).at(-1)?.type, 'complete')
 })
 
 t.test('OpenAPI document and Swagger UI', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { MessagesRepo } from '../../src/repos/messages.ts'
+import { ended, newRun } from '../helpers/runs.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { eachBackend, openTestDatabase } from '../helpers/db.ts'
 
@@ -82,10 +83,10 @@ await eachBackend(t, async (t, backend) => {
 
   t.test('messages come back in order, stage data exactly as stored', async (t) => {
     const { id } = await create()
-    t.equal(await messages.startRun('alice', id, 'First "question" ✓', LEASE_MS), 0)
-    t.equal(await messages.appendAnswer('alice', id, STAGES), 1)
-    t.equal(await messages.startRun('alice', id, 'Second', LEASE_MS), 2)
-    t.equal(await messages.appendAnswer('alice', id, { ...STAGES, metadata: null }), 3)
+    t.equal(await messages.startRun('alice', id, 'First "question" ✓', LEASE_MS, newRun()), 0)
+    t.equal(await messages.appendAnswer('alice', id, STAGES, ended()), 1)
+    t.equal(await messages.startRun('alice', id, 'Second', LEASE_MS, newRun()), 2)
+    t.equal(await messages.appendAnswer('alice', id, { ...STAGES, metadata: null }, ended()), 3)
 
     const res = await app.inject({ url: `/api/conversations/${id}`, headers: ALICE })
     const body = res.json()
@@ -103,26 +104,26 @@ await eachBackend(t, async (t, backend) => {
 
   t.test('one run at a time; concurrent appends never collide or reorder', async (t) => {
     const { id } = await create()
-    const started = await Promise.all(Array.from({ length: 40 }, (_, i) => messages.startRun('alice', id, `q${i}`, LEASE_MS)))
+    const started = await Promise.all(Array.from({ length: 40 }, (_, i) => messages.startRun('alice', id, `q${i}`, LEASE_MS, newRun())))
     t.same(started.filter((result) => result !== 'busy'), [0], 'one question starts a run; the other 39 find it busy')
     const answers = Array.from({ length: 40 }, (_, i) => ({ ...STAGES, stage3: { model: 'm', response: `a${i}` } }))
-    const positions = await Promise.all(answers.map((answer) => messages.appendAnswer('alice', id, answer)))
+    const positions = await Promise.all(answers.map((answer) => messages.appendAnswer('alice', id, answer, ended())))
     t.same([...positions].sort((a, b) => a! - b!), Array.from({ length: 40 }, (_, i) => i + 1))
     const body = (await app.inject({ url: `/api/conversations/${id}`, headers: ALICE })).json()
     t.equal(body.message_count, 41)
     for (const [i, position] of positions.entries()) {
       t.equal(body.messages[position!].stage3.response, `a${i}`, `answer ${i} sits at the position it was given`)
     }
-    t.type(await messages.startRun('alice', id, 'next', LEASE_MS), 'number', 'an answer ends the run')
-    t.equal(await messages.startRun('alice', id, 'too soon', LEASE_MS), 'busy')
-    await messages.endRun('alice', id)
-    t.type(await messages.startRun('alice', id, 'after a failed run', LEASE_MS), 'number', 'a run that ended without an answer frees it too')
-    t.type(await messages.startRun('alice', id, 'after a lost run', 0), 'number', 'a run older than the lease (its server died) frees it')
+    t.type(await messages.startRun('alice', id, 'next', LEASE_MS, newRun()), 'number', 'an answer ends the run')
+    t.equal(await messages.startRun('alice', id, 'too soon', LEASE_MS, newRun()), 'busy')
+    await messages.endRun('alice', id, ended())
+    t.type(await messages.startRun('alice', id, 'after a failed run', LEASE_MS, newRun()), 'number', 'a run that ended without an answer frees it too')
+    t.type(await messages.startRun('alice', id, 'after a lost run', 0, newRun()), 'number', 'a run older than the lease (its server died) frees it')
   })
 
   t.test("isolation: another user's conversation is a 404 everywhere and never listed", async (t) => {
     const mine = await create(ALICE)
-    await messages.startRun('alice', mine.id, 'secret', LEASE_MS)
+    await messages.startRun('alice', mine.id, 'secret', LEASE_MS, newRun())
     const routes = [
       { method: 'GET', url: `/api/conversations/${mine.id}` },
       { method: 'PATCH', url: `/api/conversations/${mine.id}/title`, payload: { title: 'hijack' } },
@@ -136,8 +137,8 @@ await eachBackend(t, async (t, backend) => {
       const unknown = await app.inject({ ...route, url: route.url.replace(mine.id, MISSING), headers: ALICE })
       t.equal(unknown.statusCode, 404, `${route.method} on an unknown id`)
     }
-    t.equal(await messages.startRun('bob', mine.id, 'intrusion', LEASE_MS), null, 'bob cannot append to it')
-    t.equal(await messages.appendAnswer('bob', mine.id, STAGES), null)
+    t.equal(await messages.startRun('bob', mine.id, 'intrusion', LEASE_MS, newRun()), null, 'bob cannot append to it')
+    t.equal(await messages.appendAnswer('bob', mine.id, STAGES, ended()), null)
     const bobs = await app.inject({ url: '/api/conversations?limit=200', headers: BOB })
     t.notOk(bobs.json().some((c: { id: string }) => c.id === mine.id))
     const still = (await app.inject({ url: `/api/conversations/${mine.id}`, headers: ALICE })).json()
@@ -193,7 +194,7 @@ await eachBackend(t, async (t, backend) => {
     const b = await create(user)
     let list = (await app.inject({ url: '/api/conversations', headers: user })).json()
     t.same(list.map((c: { id: string }) => c.id), [b.id, a.id])
-    await messages.startRun(user['x-forwarded-user'], a.id, 'bump', LEASE_MS)
+    await messages.startRun(user['x-forwarded-user'], a.id, 'bump', LEASE_MS, newRun())
     list = (await app.inject({ url: '/api/conversations', headers: user })).json()
     t.same(list.map((c: { id: string }) => c.id), [a.id, b.id], 'a message moves a conversation to the top')
   })

@@ -2,7 +2,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
 import { eachBackend, openTestDatabase } from '../helpers/db.ts'
 import { promptOf, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
-import { readStream } from '../helpers/sse.ts'
+import { readStream, stageEvents } from '../helpers/sse.ts'
 
 const KEY = 'sk-or-v1-secret-key-for-tests'
 const USER = { 'x-forwarded-user': 'asker' }
@@ -57,7 +57,10 @@ await eachBackend(t, async (t, backend) => {
     const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Streams?' }, { headers: USER })
     t.equal(stream.status, 200)
     t.match(stream.headers['content-type'], /^text\/event-stream/)
-    t.same(stream.events.map((e) => e.type), [
+    t.match(stream.events[0], { type: 'run_start', run_id: stream.headers['x-run-id'] }, 'the first event names the run')
+    t.same(stream.ids, stream.events.map((_, i) => i + 1), 'every event is numbered, from 1')
+    t.match(stream.events.at(-1), { type: 'run_end', run_id: stream.headers['x-run-id'], state: 'complete', position: 1 })
+    t.same(stageEvents(stream.events).map((e) => e.type), [
       'stage1_start',
       'stage1_complete',
       'stage2_start',
@@ -67,7 +70,7 @@ await eachBackend(t, async (t, backend) => {
       'title_complete',
       'complete'
     ])
-    const [, s1, , s2, , s3, title] = stream.events
+    const [, s1, , s2, , s3, title] = stageEvents(stream.events)
     t.same(s1!.data, ['m/one', 'm/two', 'm/three'].map((model) => ({ model, response: `Answer from ${model}` })))
     t.same(Object.keys(s2!).sort(), ['data', 'metadata', 'type'])
     t.same(Object.keys(s2!.metadata as object), ['label_to_model', 'aggregate_rankings', 'aggregate_borda', 'agreement'])
@@ -85,7 +88,7 @@ await eachBackend(t, async (t, backend) => {
     t.match(s3!.metadata, { ...(s2!.metadata as object), errors: [], question_position: 0, status: 'complete' })
     t.same((await getConversation(id)).messages[1].metadata, s3!.metadata, 'stage3_complete carries the final stored metadata')
     t.same(title, { type: 'title_complete', data: { title: 'Choosing A Database' } })
-    for (const chunk of stream.chunks) t.match(chunk, /^data: \{.*\}\n\n$/s, 'each piece that arrives is whole events')
+    for (const chunk of stream.chunks) t.match(chunk, /^id: \d+\ndata: \{.*\}\n\n$/s, 'each piece that arrives is whole events')
 
     const second = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'More?' }, { headers: USER })
     t.notOk(second.events.some((e) => e.type === 'title_complete'), 'title_complete only for the first message')
@@ -129,8 +132,9 @@ await eachBackend(t, async (t, backend) => {
 
     const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'Fail again?' }, { headers: USER })
     t.equal(stream.status, 200)
-    t.same(stream.events.map((e) => e.type), ['stage1_start', 'error'])
-    t.match(stream.events[1], { type: 'error', message: /Insufficient credits/ })
+    t.same(stageEvents(stream.events).map((e) => e.type), ['stage1_start', 'error'])
+    t.match(stageEvents(stream.events)[1], { type: 'error', message: /Insufficient credits/ })
+    t.match(stream.events.at(-1), { type: 'run_end', state: 'failed', position: 3 })
     t.same((await getConversation(id)).messages.map((m: { role: string }) => m.role), ['user', 'assistant', 'user', 'assistant'])
     const warnings = logs.filter((line) => line.msg === 'model call failed: m/one (stage1)')
     t.ok(warnings.length >= 2, 'each failure is logged')
@@ -200,7 +204,7 @@ await eachBackend(t, async (t, backend) => {
         t.match(res.json(), { statusCode: 404, message, requestId: String })
       } else {
         const stream = await (asked as ReturnType<typeof readStream>)
-        t.same(stream.events.at(-1), { type: 'error', message }, 'the stream ends with an error event, not complete')
+        t.same(stageEvents(stream.events).at(-1), { type: 'error', message }, 'the stream ends with an error event, not complete')
       }
       t.equal(await usedToday(user), 0, `${transport}: nothing charged`)
     }
@@ -214,7 +218,7 @@ await eachBackend(t, async (t, backend) => {
     t.equal((await app.inject({ method: 'PATCH', url: `/api/conversations/${id}/title`, headers: USER, payload: { title: 'My own name' } })).statusCode, 200)
     hold.release()
     const stream = await asked
-    t.equal(stream.events.at(-1)?.type, 'complete')
+    t.equal(stageEvents(stream.events).at(-1)?.type, 'complete')
     t.notOk(stream.events.some((event) => event.type === 'title_complete'), 'no title event: the title did not change')
     t.equal((await getConversation(id)).title, 'My own name')
   })
@@ -278,7 +282,7 @@ t.test('the offline demo answers through both routes', async (t) => {
   t.match(res.json().stage3, { model: 'demo/chair', response: /offline demo/ })
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
   const stream = await readStream(`${base}/api/conversations/${id}/message/stream`, { content: 'And waves?' })
-  t.equal(stream.events.at(-1)?.type, 'complete')
+  t.equal(stageEvents(stream.events).at(-1)?.type, 'complete')
   const stored = (await app.inject({ url: `/api/conversations/${id}` })).json()
   t.equal(stored.message_count, 4)
   t.equal(stored.title, 'How do tides work')

@@ -1,0 +1,254 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { errorCode, safeError } from '../db/errors.ts'
+import { CANCEL_CHANNEL, EVENTS_CHANNEL, type EventBatch, type RunsRepo, type StaleRun, type StoredEvent } from '../repos/runs.ts'
+
+/** Listens on a PostgreSQL channel; resolves to a function that stops listening. Absent on PGlite (one process). */
+export type Listen = (channel: string, onNotify: (payload: string) => void) => Promise<() => Promise<void>>
+
+export interface RunHubOptions {
+  runs: RunsRepo
+  listen?: Listen
+  log: FastifyBaseLogger
+  /** How often this instance stores its runs' events (and tells the others). */
+  flushMs?: number
+  /** How often it keeps its runs alive and looks for runs whose instance died (stale after three beats). */
+  heartbeatMs: number
+  /** How long a following client on another instance waits for a notification before reading the store anyway. */
+  pollMs?: number
+  /** Called with each run whose instance died, taken by this one to store what it had. */
+  onStale: (run: StaleRun) => Promise<void>
+}
+
+export type RunEvent = StoredEvent['event']
+type Subscriber = (stored: StoredEvent) => void
+
+const FLUSH_MS = 250
+const POLL_MS = 1000
+const EVENTS_KEEP_MS = 60 * 60 * 1000
+const FOREIGN_KEY_VIOLATION = '23503'
+
+/** A run this instance is running: its events in memory, numbered from 1, for the clients following it here. */
+export class LiveRun {
+  readonly id: string
+  readonly controller = new AbortController()
+  /** Why the run was stopped early, if it was. */
+  stopReason: 'cancelled' | 'interrupted' | null = null
+  readonly events: StoredEvent[] = []
+  readonly #subscribers = new Set<Subscriber>()
+  readonly #queue: (id: string, stored: StoredEvent) => void
+
+  constructor(id: string, queue: (id: string, stored: StoredEvent) => void) {
+    this.id = id
+    this.#queue = queue
+  }
+
+  get ended(): boolean {
+    return this.events.at(-1)?.event.type === 'run_end'
+  }
+
+  emit(event: RunEvent): void {
+    if (this.ended) return
+    const stored = { id: this.events.length + 1, event }
+    this.events.push(stored)
+    this.#queue(this.id, stored)
+    for (const subscriber of this.#subscribers) subscriber(stored)
+  }
+
+  stop(reason: 'cancelled' | 'interrupted'): void {
+    this.stopReason ??= reason
+    this.controller.abort()
+  }
+
+  subscribe(after: number, subscriber: Subscriber): () => void {
+    for (const stored of this.events) if (stored.id > after) subscriber(stored)
+    this.#subscribers.add(subscriber)
+    return () => this.#subscribers.delete(subscriber)
+  }
+}
+
+/**
+ * Live runs across instances. The instance running a run numbers its events and hands them at once to
+ * the clients following it there; every FLUSH_MS it stores them in a batch and NOTIFYs the others,
+ * whose followers read the new ones from the store. The store is the source of truth: a follower that
+ * misses a notification reads it within POLL_MS anyway. Heartbeats mark this instance's runs alive;
+ * a run whose heartbeat stops is taken by whichever instance notices and stored as interrupted.
+ */
+export class RunHub {
+  #options: RunHubOptions
+  #live = new Map<string, LiveRun>()
+  #pending: EventBatch[] = []
+  #flushing: Promise<void> = Promise.resolve()
+  #waiters = new Map<string, Set<() => void>>()
+  #timers: NodeJS.Timeout[] = []
+  #unlisten: (() => Promise<void>)[] = []
+  #closed = false
+
+  constructor(options: RunHubOptions) {
+    this.#options = options
+  }
+
+  async start(): Promise<void> {
+    const { listen, heartbeatMs, log } = this.#options
+    if (listen) {
+      try {
+        this.#unlisten.push(
+          await listen(EVENTS_CHANNEL, (payload) => payload.split(',').forEach((id) => this.#wake(id))),
+          await listen(CANCEL_CHANNEL, (id) => this.#live.get(id)?.stop('cancelled'))
+        )
+      } catch (error) {
+        // Followers still read the store every POLL_MS, and cancels arrive with the heartbeat.
+        log.warn({ err: error }, `cannot LISTEN for live runs (${(error as Error).message}); other instances' runs are followed by polling`)
+      }
+    }
+    this.#timers.push(setInterval(() => void this.flush(), this.#options.flushMs ?? FLUSH_MS).unref())
+    this.#timers.push(setInterval(() => void this.#beat(), heartbeatMs).unref())
+  }
+
+  /** Registers a run this instance is about to run. */
+  open(id: string): LiveRun {
+    const run = new LiveRun(id, (runId, stored) => this.#queue(runId, stored))
+    this.#live.set(id, run)
+    return run
+  }
+
+  /** Forgets a run that has ended here, once its last events are stored. */
+  async close(run: LiveRun): Promise<void> {
+    await this.flush()
+    this.#live.delete(run.id)
+  }
+
+  local(id: string): LiveRun | undefined {
+    return this.#live.get(id)
+  }
+
+  /** Stops a run of this instance at once; one elsewhere stops when its instance hears of the request (the caller stored it). */
+  cancel(id: string): void {
+    this.#live.get(id)?.stop('cancelled')
+  }
+
+  /** Stops every run here (shutdown past its grace period): they end interrupted, with what they had. */
+  interruptAll(): void {
+    for (const run of this.#live.values()) run.stop('interrupted')
+  }
+
+  /**
+   * Hands `onEvent` every event of the run after `after`, in order and once each, live as they come,
+   * until its `run_end` (or until `signal` aborts). Runs here are followed from memory, others from the
+   * store. `ended` says what to send when the store has no `run_end` (events purged, or never stored).
+   */
+  async follow(id: string, after: number, onEvent: Subscriber, signal: AbortSignal, ended: () => Promise<RunEvent | null>): Promise<void> {
+    let last = after
+    const deliver = (stored: StoredEvent) => {
+      if (stored.id <= last) return
+      last = stored.id
+      onEvent(stored)
+    }
+    const live = this.#live.get(id)
+    if (live) {
+      await new Promise<void>((resolve) => {
+        const unsubscribe = live.subscribe(after, (stored) => {
+          deliver(stored)
+          if (stored.event.type === 'run_end') done()
+        })
+        const done = () => {
+          unsubscribe()
+          signal.removeEventListener('abort', done)
+          resolve()
+        }
+        if (live.ended) return done()
+        signal.addEventListener('abort', done)
+      })
+      return
+    }
+    while (!signal.aborted && !this.#closed) {
+      const woken = this.#nextWake(id, signal)
+      for (const stored of await this.#options.runs.eventsAfter(id, last)) {
+        deliver(stored)
+        if (stored.event.type === 'run_end') return
+      }
+      // Started here after the first look, or ended without a stored run_end.
+      if (this.#live.has(id)) return this.follow(id, last, onEvent, signal, ended)
+      const end = await ended()
+      if (end) {
+        const rest = await this.#options.runs.eventsAfter(id, last)
+        rest.forEach(deliver)
+        if (rest.some((stored) => stored.event.type === 'run_end')) return
+        return deliver({ id: last + 1, event: end })
+      }
+      await woken
+    }
+  }
+
+  /** Stores what is queued. Batches go one at a time, so a run's events are stored in order. */
+  flush(): Promise<void> {
+    const batches = this.#pending
+    if (batches.length === 0) return this.#flushing
+    this.#pending = []
+    this.#flushing = this.#flushing.then(() => this.#store(batches))
+    return this.#flushing
+  }
+
+  async #store(batches: EventBatch[]): Promise<void> {
+    const { runs, log } = this.#options
+    try {
+      await runs.appendEvents(batches)
+    } catch (error) {
+      // A run whose conversation was deleted meanwhile has no row to hang its events on (and needs
+      // none): store the others one by one, so one deletion costs no one else their events.
+      if (batches.length === 1) {
+        if (errorCode(error) !== FOREIGN_KEY_VIOLATION) log.error({ err: safeError(error), runId: batches[0]!.runId }, 'could not store run events')
+        return
+      }
+      for (const batch of batches) await this.#store([batch])
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#closed = true
+    for (const timer of this.#timers) clearInterval(timer)
+    await this.flush()
+    for (const waiters of this.#waiters.values()) for (const wake of waiters) wake()
+    await Promise.allSettled(this.#unlisten.map((unlisten) => unlisten()))
+  }
+
+  #queue(runId: string, stored: StoredEvent): void {
+    const open = this.#pending.findLast((batch) => batch.runId === runId)
+    if (open && open.firstId + open.events.length === stored.id) open.events.push(stored.event)
+    else this.#pending.push({ runId, firstId: stored.id, events: [stored.event] })
+  }
+
+  #wake(id: string): void {
+    for (const wake of this.#waiters.get(id) ?? []) wake()
+  }
+
+  /** Resolves at the run's next notification, or after POLL_MS, or when `signal` aborts. */
+  #nextWake(id: string, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const waiters = this.#waiters.get(id) ?? new Set()
+      this.#waiters.set(id, waiters)
+      const timer = setTimeout(() => wake(), this.#options.pollMs ?? POLL_MS)
+      const wake = () => {
+        clearTimeout(timer)
+        waiters.delete(wake)
+        if (waiters.size === 0) this.#waiters.delete(id)
+        signal.removeEventListener('abort', wake)
+        resolve()
+      }
+      waiters.add(wake)
+      signal.addEventListener('abort', wake)
+    })
+  }
+
+  async #beat(): Promise<void> {
+    const { runs, log, heartbeatMs, onStale } = this.#options
+    try {
+      for (const id of await runs.heartbeat([...this.#live.keys()])) this.#live.get(id)?.stop('cancelled')
+      for (const run of await runs.claimStale(heartbeatMs * 3)) {
+        await onStale(run).catch((error: unknown) => log.error({ err: error, runId: run.id }, 'could not store an interrupted run'))
+      }
+      await runs.purgeEvents(EVENTS_KEEP_MS)
+    } catch (error) {
+      log.error({ err: error }, 'run heartbeat failed')
+    }
+  }
+}
