@@ -175,8 +175,14 @@ async function fakeLlm(): Promise<{ url: string; close: () => void }> {
     let body = ''
     req.on('data', (chunk) => (body += chunk))
     req.on('end', () => {
-      const prompt = (JSON.parse(body).messages?.at(-1)?.content ?? '') as string
+      const request = JSON.parse(body) as { stream?: boolean; messages?: { content: string }[] }
+      const prompt = request.messages?.at(-1)?.content ?? ''
       const content = prompt.includes('FINAL RANKING:') ? 'Fine.\n\nFINAL RANKING:\n1. Response A\n2. Response B' : 'An answer.'
+      if (request.stream) {
+        res.setHeader('content-type', 'text/event-stream')
+        res.end(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\n\ndata: [DONE]\n\n`)
+        return
+      }
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content } }] }))
     })

@@ -148,6 +148,8 @@ export class OpenAiClient implements LlmClient {
         onDelta(piece)
       }
     }
+    // An abort can end the package's stream quietly: what came so far is not an answer.
+    signal.throwIfAborted()
     return { text: content(text), usage }
   }
 

@@ -52,10 +52,13 @@ const messageJson = sql<string>`(case when ${messages.role} = 'user' and ${messa
 /** A conversation as a single read shows it: its metadata and the council chosen for it (null: the default). */
 const conversationColumns = { ...metaColumns, council: conversations.council }
 
-/** The run answering now, if one is: a reader follows it with GET .../runs/{id}/events. */
+/**
+ * The run answering now, if one is: a reader follows it with GET .../runs/{id}/events. Written out:
+ * drizzle leaves column names unqualified in a one-table select, which a correlated subquery needs.
+ */
 const activeRun = sql<{ id: string; state: 'running'; question_position: number; started_at: string } | null>`(
-  select json_build_object('id', ${runs.id}, 'state', ${runs.state}, 'question_position', ${runs.questionPosition}, 'started_at', ${isoTimestamp(runs.createdAt)})
-  from ${runs} where ${runs.conversationId} = ${conversations.id} and ${runs.state} = 'running' limit 1)`
+  select json_build_object('id', r.id, 'state', r.state, 'question_position', r.question_position, 'started_at', ${isoTimestamp(sql.raw('r.created_at'))})
+  from ${runs} r where r.conversation_id = ${sql.raw('"conversations"."id"')} and r.state = 'running' limit 1)`
 
 const byIdAndOwner = and(eq(conversations.id, sql.placeholder('id')), eq(conversations.userId, sql.placeholder('userId')))
 

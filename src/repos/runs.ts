@@ -1,4 +1,5 @@
 import { and, asc, eq, gt, inArray, lt, sql } from 'drizzle-orm'
+import { storable } from '../db/json.ts'
 import { conversations, runEvents, runs, type RunState } from '../db/schema.ts'
 import { UNTIMED, type QueryTimer } from '../db/slow-queries.ts'
 import { isoTimestamp } from '../db/sql.ts'
@@ -91,7 +92,8 @@ export class RunsRepo {
    */
   async appendEvents(batches: EventBatch[]): Promise<void> {
     if (batches.length === 0) return
-    const rows = batches.map(({ runId, firstId, events }) => ({ runId, firstId, lastId: firstId + events.length - 1, events }))
+    // A model's text may hold what JSONB cannot (U+0000, half a surrogate pair split between pieces).
+    const rows = batches.map(({ runId, firstId, events }) => ({ runId, firstId, lastId: firstId + events.length - 1, events: storable(events) }))
     const ids = [...new Set(batches.map((batch) => batch.runId))]
     await this.#timer.time(
       'runs.appendEvents',

@@ -146,17 +146,22 @@ export class RunHub {
     const live = this.#live.get(id)
     if (live) {
       await new Promise<void>((resolve) => {
-        const unsubscribe = live.subscribe(after, (stored) => {
-          deliver(stored)
-          if (stored.event.type === 'run_end') done()
-        })
+        let unsubscribe = () => {}
+        let finished = false
         const done = () => {
+          finished = true
           unsubscribe()
           signal.removeEventListener('abort', done)
           resolve()
         }
-        if (live.ended) return done()
-        signal.addEventListener('abort', done)
+        // Replays what it has first (maybe the run_end itself), then hands on each new event.
+        unsubscribe = live.subscribe(after, (stored) => {
+          deliver(stored)
+          if (stored.event.type === 'run_end') done()
+        })
+        if (finished) unsubscribe()
+        else if (signal.aborted) done()
+        else signal.addEventListener('abort', done)
       })
       return
     }

@@ -188,6 +188,7 @@ function expected(c: OldConversationRow) {
     updated_at: iso(c.updated ?? latest ?? c.created),
     // Imported conversations use the server's default council.
     council: null,
+    run: null,
     messages
   }
 }

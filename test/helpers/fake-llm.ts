@@ -25,7 +25,8 @@ export type FakeReply =
 
 /** The pieces a streamed text is sent in: each word with the space after it. */
 export const pieces = (text: string) => text.match(/\s*\S+\s*|\s+/g) ?? [text]
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+// Unref'd: a stream held for a long pause never keeps a finished test's process alive.
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
 export type FakeHandler = (request: FakeRequest) => FakeReply | Promise<FakeReply>
 

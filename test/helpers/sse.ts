@@ -14,7 +14,7 @@ export interface StreamResult {
  * POSTs to an SSE route over real HTTP and reads the stream as a browser's reader would.
  * `stopAfter`: disconnect as soon as an event of that type has arrived.
  */
-export function readStream(url: string, body: unknown, options: { headers?: Record<string, string>; stopAfter?: string; method?: string } = {}): Promise<StreamResult> {
+export function readStream(url: string, body: unknown, options: { headers?: Record<string, string>; stopAfter?: string; method?: string; onEvent?: (event: { type: string; [key: string]: unknown }) => void } = {}): Promise<StreamResult> {
   return new Promise((resolve, reject) => {
     const method = options.method ?? 'POST'
     const headers = method === 'POST' ? { 'content-type': 'application/json', ...options.headers } : options.headers
@@ -31,7 +31,10 @@ export function readStream(url: string, body: unknown, options: { headers?: Reco
           buffer = buffer.slice(end + 2)
           for (const line of block.split('\n')) {
             if (line.startsWith('id: ')) result.ids.push(Number(line.slice(4)))
-            if (line.startsWith('data: ')) result.events.push(JSON.parse(line.slice(6)))
+            if (line.startsWith('data: ')) {
+              result.events.push(JSON.parse(line.slice(6)))
+              options.onEvent?.(result.events.at(-1)!)
+            }
           }
           if (options.stopAfter && result.events.at(-1)?.type === options.stopAfter) {
             req.destroy()
