@@ -28,7 +28,7 @@ async function request(method, path, body) {
   return { data, headers: res.headers }
 }
 
-/** Reads `data: {...}` events from a Server-Sent Events response body. */
+/** Reads `id: N` / `data: {...}` events from a Server-Sent Events response body; `onEvent(event, id)`. */
 async function readEvents(res, onEvent) {
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
   let buffer = ''
@@ -40,11 +40,24 @@ async function readEvents(res, onEvent) {
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const block = buffer.slice(0, end)
       buffer = buffer.slice(end + 2)
+      let id = null
       for (const line of block.split('\n')) {
-        if (line.startsWith('data: ')) onEvent(JSON.parse(line.slice(6)))
+        if (line.startsWith('id: ')) id = Number(line.slice(4))
+        if (line.startsWith('data: ')) onEvent(JSON.parse(line.slice(6)), id)
       }
     }
   }
+}
+
+async function streamFrom(url, init, onEvent) {
+  let res
+  try {
+    res = await fetch(url, init)
+  } catch {
+    throw new ApiError(0, { message: 'The server cannot be reached. Check your connection and try again.' })
+  }
+  if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null), res.headers)
+  await readEvents(res, onEvent)
 }
 
 export const api = {
@@ -85,19 +98,22 @@ export const api = {
   adminUpdate: async (userId, changes) => (await request('PATCH', `/api/admin/users/${encodeURIComponent(userId)}`, changes)).data,
   council: async () => (await request('GET', '/api/council')).data,
 
-  /** Asks the council over the stream route; `onEvent` sees each event as it arrives. */
-  async ask(id, content, onEvent) {
-    let res
-    try {
-      res = await fetch(`/api/conversations/${id}/message/stream`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ content })
-      })
-    } catch {
-      throw new ApiError(0, { message: 'The server cannot be reached. Check your connection and try again.' })
-    }
-    if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null), res.headers)
-    await readEvents(res, onEvent)
-  }
+  /**
+   * Asks the council over the stream route; `onEvent(event, id)` sees each event as it arrives. The
+   * Idempotency-Key makes sending the same question again (a retried request) join its run, not start one.
+   */
+  async ask(id, content, onEvent, idempotencyKey) {
+    await streamFrom(`/api/conversations/${id}/message/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+      body: JSON.stringify({ content })
+    }, onEvent)
+  },
+
+  /** Follows a run's events after `after` (0: from its start) until it ends. */
+  async follow(id, runId, after, onEvent) {
+    await streamFrom(`/api/conversations/${id}/runs/${runId}/events`, { headers: after ? { 'last-event-id': String(after) } : {} }, onEvent)
+  },
+
+  cancel: async (id, runId) => (await request('POST', `/api/conversations/${id}/runs/${runId}/cancel`)).data
 }

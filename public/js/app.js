@@ -307,6 +307,7 @@ function renderMessages() {
   const list = $('#messages')
   if (!list || !state.current) return
   list.replaceChildren(...state.current.messages.map((message, position) => messageView(message, position, retryAnswer)))
+  renderRunBar()
   if (state.current.messages.length === 0) list.append(h('p', { className: 'empty' }, 'No messages yet: ask the council below.'))
 }
 
@@ -335,10 +336,18 @@ async function showConversation(id) {
       }
     }),
     h('div', { id: 'messages', className: 'messages', 'aria-live': 'polite' }),
+    h('div', { id: 'run-bar', className: 'run-bar' }),
     composer(ask, { onFollowUp: addFollowUp }))
   document.title = `${conversation.title} · LLM Council`
   renderMessages()
   $('#main').focus({ preventScroll: true })
+  // A run still answering (asked before a reload, or in another tab): follow it live from its start.
+  if (conversation.run) {
+    const pending = { role: 'assistant', stage1: null, stage2: null, stage3: null, metadata: null, pending: { stage: 1 }, runId: conversation.run.id }
+    conversation.messages.push(pending)
+    renderMessages()
+    void followRun(conversation, pending)
+  }
 }
 
 /** Reads the open conversation again: what the server stored is what the page shows. */
@@ -387,7 +396,100 @@ async function retryAnswer(position) {
   }
 }
 
-/** Sends a question over the stream and shows each stage as it arrives. */
+/**
+ * What a run's events do to the answer being written: each member's text and the synthesis as they
+ * come, each stage as it completes. Returns the handler, which remembers the last event's number.
+ */
+function runHandler(conversation, pending) {
+  const still = () => state.current === conversation
+  const handle = (event, id) => {
+    if (id) pending.lastEventId = id
+    const live = (pending.live ??= { stage1: {}, done: {}, stage3: null })
+    switch (event.type) {
+      case 'run_start': pending.runId = event.run_id; if (still()) renderRunBar(); break
+      case 'stage1_start': pending.pending = { stage: 1 }; break
+      case 'stage1_delta': live.stage1[event.model] = (live.stage1[event.model] ?? '') + event.text; break
+      case 'stage1_model_complete': live.stage1[event.data.model] = event.data.response; live.done[event.data.model] = true; break
+      case 'stage1_model_failed': delete live.stage1[event.data.model]; break
+      case 'stage1_complete': pending.stage1 = event.data; break
+      case 'stage2_start': pending.pending = { stage: 2 }; break
+      case 'stage2_complete': pending.stage2 = event.data; pending.metadata = event.metadata; break
+      case 'stage3_start': pending.pending = { stage: 3 }; break
+      case 'stage3_delta': live.stage3 = live.stage3?.model === event.model ? { model: event.model, text: live.stage3.text + event.text } : { model: event.model, text: event.text }; break
+      case 'stage3_complete': pending.stage3 = event.data; pending.metadata = event.metadata; break
+      case 'title_complete':
+        conversation.title = event.data.title
+        upsertConversation({ id: conversation.id, title: event.data.title })
+        if (still()) renderHeader()
+        break
+      case 'complete': pending.pending = null; break
+      case 'error': pending.pending = null; pending.error = event.message; break
+      case 'run_end': pending.ended = event; pending.pending = null; if (still()) renderRunBar(); break
+    }
+    if (still()) scheduleRender(pending)
+  }
+  return handle
+}
+
+// Pieces of text arrive many times a second: the answer being written is drawn again at most once a
+// frame, and only it (the rest of the conversation stays as it is).
+let renderQueued = false
+function scheduleRender(message) {
+  if (renderQueued) return
+  renderQueued = true
+  requestAnimationFrame(() => {
+    renderQueued = false
+    const position = state.current?.messages.indexOf(message) ?? -1
+    const shown = $('#messages')?.children[position]
+    if (shown) shown.replaceWith(messageView(message, position, retryAnswer))
+    else renderMessages()
+  })
+}
+
+/** Stop, beside the composer while a run is answering (outside the answer, which is redrawn as it streams). */
+function renderRunBar() {
+  const bar = $('#run-bar')
+  if (!bar) return
+  const running = state.current?.messages.findLast((message) => message.pending && message.runId && !message.ended)
+  bar.replaceChildren(...(running
+    ? [h('span', { className: 'note' }, 'The council is answering…'),
+       h('button', { type: 'button', className: 'stop', onclick: (event) => { event.target.disabled = true; void stopRun(running) } }, 'Stop')]
+    : []))
+}
+
+/**
+ * Follows a run to its end: from where `pending` got to, again after a dropped connection (a few
+ * times), then shows what the server stored.
+ */
+async function followRun(conversation, pending) {
+  const handle = runHandler(conversation, pending)
+  for (let attempt = 0; !pending.ended && pending.runId && attempt < 5; attempt++) {
+    try {
+      await api.follow(conversation.id, pending.runId, pending.lastEventId ?? 0, handle)
+    } catch (error) {
+      if (error instanceof ApiError && error.status !== 0) break
+      await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)))
+    }
+  }
+  pending.pending = null
+  await reloadCurrent(conversation)
+}
+
+/** Stops the run writing `message`; the server keeps what was finished. */
+async function stopRun(message) {
+  const conversation = state.current
+  if (!conversation || !message.runId) return
+  try {
+    await api.cancel(conversation.id, message.runId)
+  } catch (error) {
+    toast(describe(error))
+  }
+}
+
+/** A random Idempotency-Key (crypto.randomUUID needs https; getRandomValues does not). */
+const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('')
+
+/** Sends a question over the stream and shows each answer as it is written. */
 async function ask(content) {
   const conversation = state.current
   if (!conversation) return false
@@ -396,30 +498,21 @@ async function ask(content) {
   renderMessages()
   const still = () => state.current === conversation
   try {
-    await api.ask(conversation.id, content, (event) => {
-      switch (event.type) {
-        case 'stage1_start': pending.pending = { stage: 1 }; break
-        case 'stage1_complete': pending.stage1 = event.data; break
-        case 'stage2_start': pending.pending = { stage: 2 }; break
-        case 'stage2_complete': pending.stage2 = event.data; pending.metadata = event.metadata; break
-        case 'stage3_start': pending.pending = { stage: 3 }; break
-        case 'stage3_complete': pending.stage3 = event.data; pending.metadata = event.metadata; break
-        case 'title_complete':
-          conversation.title = event.data.title
-          upsertConversation({ id: conversation.id, title: event.data.title })
-          if (still()) renderHeader()
-          break
-        case 'complete': pending.pending = null; break
-        case 'error': pending.pending = null; pending.error = event.message; break
-      }
-      if (still()) renderMessages()
-    })
+    await api.ask(conversation.id, content, runHandler(conversation, pending), newKey())
+    // The connection dropped mid-run: pick up where it left off.
+    if (!pending.ended && pending.runId) return await followRun(conversation, pending).then(() => true)
     pending.pending = null
-    // A run that failed is stored as a failed answer: show that one, with its errors and Retry.
-    if (pending.error) await reloadCurrent(conversation)
+    // A run that did not complete is stored with what it had: show that one, with its errors and Retry.
+    if (pending.error || pending.ended?.state !== 'complete') await reloadCurrent(conversation)
+    else if (still()) renderMessages()
     upsertConversation({ id: conversation.id, message_count: conversation.messages.length, updated_at: new Date().toISOString() }, { toTop: true })
     return true
   } catch (error) {
+    if (pending.runId) {
+      // The run had started: it goes on, and the page follows it.
+      await followRun(conversation, pending)
+      return true
+    }
     // Refused before anything ran: the question was not stored, so it goes back to the box.
     conversation.messages.splice(-2, 2)
     if (still()) {

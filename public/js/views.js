@@ -21,7 +21,11 @@ function deAnonymise(text, labelToModel) {
 function stage3Card(message) {
   const { stage3, metadata, pending } = message
   if (!stage3) {
-    return pending?.stage === 3 ? h('section', { className: 'stage stage3' }, spinner('Stage 3: the chairman is writing the final answer…')) : null
+    if (pending?.stage !== 3) return null
+    const live = message.live?.stage3
+    return h('section', { className: 'stage stage3 live', 'aria-label': 'Final answer, being written' },
+      spinner(live ? `Stage 3: ${shortName(live.model)} is writing the final answer…` : 'Stage 3: the chairman is writing the final answer…'),
+      live ? markdown(live.text, 'markdown final live-text') : null)
   }
   const fallback = metadata?.chairman_fallback
   return h('section', { className: 'stage stage3', 'aria-label': 'Final answer' },
@@ -30,10 +34,12 @@ function stage3Card(message) {
     markdown(stage3.response, 'markdown final'))
 }
 
+const STATUS_TITLES = { failed: 'Failed. ', degraded: 'Incomplete. ', cancelled: 'Stopped. ', interrupted: 'Interrupted. ' }
+
 /** At the top of an answer that is not whole: what is missing, and a button to run just that again. */
 function statusBanner(message, onRetry) {
   const status = message.metadata?.status
-  if (message.pending || (status !== 'failed' && status !== 'degraded')) return null
+  if (message.pending || !STATUS_TITLES[status]) return null
   const missing = message.metadata.missing ?? []
   const reviewsMissing = (message.stage1?.length ?? 0) > 0 && message.metadata.council?.stage2 !== false && (message.stage2?.length ?? 0) < message.stage1.length
   const parts = [
@@ -43,9 +49,11 @@ function statusBanner(message, onRetry) {
   ].filter(Boolean)
   const text = status === 'failed'
     ? `The council could not answer${parts.length ? `: ${parts.join('; ')}` : ''}.`
-    : `Degraded answer: ${parts.join('; ')}.`
+    : status === 'degraded'
+      ? `Degraded answer: ${parts.join('; ')}.`
+      : `${status === 'cancelled' ? 'You stopped this run' : 'The server stopped during this run'}; what was finished is kept${parts.length ? ` (${parts.join('; ')})` : ''}.`
   return h('div', { className: `status-banner ${status}`, role: 'status' },
-    h('strong', {}, status === 'failed' ? 'Failed. ' : 'Incomplete. '), text,
+    h('strong', {}, STATUS_TITLES[status]), text,
     onRetry ? h('button', { type: 'button', className: 'retry', onclick: (event) => { event.target.disabled = true; onRetry() } },
       status === 'failed' ? 'Retry' : 'Retry what failed') : null)
 }
@@ -75,7 +83,14 @@ export function tokensLine(usage, prefix = 'Tokens') {
 
 function stage1Section(message) {
   const { stage1, pending } = message
-  if (!stage1) return pending?.stage === 1 ? h('section', { className: 'stage' }, spinner('Stage 1: the council is answering…')) : null
+  if (!stage1) {
+    if (pending?.stage !== 1) return null
+    const live = Object.entries(message.live?.stage1 ?? {})
+    return h('section', { className: 'stage live' }, spinner('Stage 1: the council is answering…'),
+      live.map(([model, text]) => h('div', { className: 'live-answer' },
+        h('p', { className: 'model-full' }, message.live.done[model] ? `${model} ✓` : `${model} is writing…`),
+        markdown(text, 'markdown live-text'))))
+  }
   return h('details', { className: 'stage stage1', open: pending ? true : undefined },
     h('summary', {}, `Stage 1 · ${stage1.length} individual answers`),
     stage1.length === 0 ? h('p', { className: 'note' }, 'No model answered.') :

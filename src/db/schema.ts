@@ -9,7 +9,6 @@ import {
   jsonb,
   numeric,
   pgTable,
-  primaryKey,
   text,
   timestamp,
   unique,
@@ -122,6 +121,8 @@ export const runs = pgTable(
 export const runEvents = pgTable(
   'run_events',
   {
+    // A key of its own: move-to-postgres copies every table page by page by one key.
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     runId: uuid('run_id')
       .notNull()
       .references(() => runs.id, { onDelete: 'cascade' }),
@@ -130,7 +131,7 @@ export const runEvents = pgTable(
     events: jsonb('events').$type<unknown[]>().notNull(),
     createdAt: createdAt()
   },
-  (t) => [primaryKey({ columns: [t.runId, t.firstId] }), index('run_events_created_idx').on(t.createdAt)]
+  (t) => [uniqueIndex('run_events_run_first_idx').on(t.runId, t.firstId), index('run_events_created_idx').on(t.createdAt)]
 )
 
 export const usage = pgTable(
