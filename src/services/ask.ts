@@ -202,10 +202,6 @@ export class AskService {
     return run
   }
 
-  /** The events of a run this instance is running, from memory; undefined when it runs elsewhere or has ended. */
-  localEvents(runId: string): StoredEvent[] | undefined {
-    return this.#deps.hub.local(runId)?.events
-  }
 
   /** Stores what a run whose instance died had, as an interrupted answer, and tells its followers it ended. */
   async storeInterrupted(run: StaleRun): Promise<void> {
@@ -222,7 +218,7 @@ export class AskService {
     }
     await usage.refund(run.userId, run.day)
     const last = events.at(-1)?.id ?? 0
-    const event: RunEndEvent = { type: 'run_end', run_id: run.id, state: 'interrupted', position, error: interruptedError(position) }
+    const event: RunEndEvent = { type: 'run_end', run_id: run.id, state: 'interrupted', position, error: interruptedError(position, 'the server running it stopped') }
     await runs.appendEvents([{ runId: run.id, firstId: last + 1, events: [{ type: 'error', message: event.error!.message }, event] }])
   }
 
@@ -361,14 +357,14 @@ export class AskService {
     } else if (state === 'cancelled') {
       end.error = { statusCode: 409, message: 'the run was cancelled; what was finished is kept', body: { position, code: 'RUN_CANCELLED' } }
     } else {
-      end.error = interruptedError(position)
+      end.error = interruptedError(position, 'server shutting down')
     }
     return end
   }
 }
 
-function interruptedError(position: number | null): RunEndEvent['error'] {
-  return { statusCode: 503, message: 'server shutting down: the run was interrupted; what it had is kept, and it can be retried', body: { position, code: 'RUN_INTERRUPTED' } }
+function interruptedError(position: number | null, why: string): RunEndEvent['error'] {
+  return { statusCode: 503, message: `${why}: the run was interrupted; what it had is kept, and it can be retried`, body: { position, code: 'RUN_INTERRUPTED' } }
 }
 
 const nothingToRetry = () => new HttpError(409, 'this answer is complete: there is nothing to retry')
