@@ -23,6 +23,7 @@ import { UsageRepo } from '../src/repos/usage.ts'
 import { parseUsageLimits } from '../src/config.ts'
 import { conversationFile, generateDataDir } from '../test/helpers/generate.ts'
 import { runScript, waitForOutput } from '../test/helpers/process.ts'
+import { liveRuns } from './live-runs.ts'
 import { type Measurement, http, inProcess, peakRss, withCpu } from './measure.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -358,6 +359,7 @@ async function main() {
     `PGlite ${keyCost(lite, 1)} and ${keyCost(lite, 32)}. Hashing a password (scrypt, N=2^15): p50 ${f(hashing.p50, 0)} ms.`
   ]
   const other = await importAndFiles(listP50(pg), listP50(lite))
+  const live = await liveRuns(freshPostgres, dropPostgres, work, log)
   const report = [
     `# Benchmark (${new Date().toISOString().slice(0, 10)}, ${SECONDS} s per run, Node ${process.version})`,
     '',
@@ -378,6 +380,8 @@ async function main() {
     ...scale,
     '',
     ...other,
+    '',
+    ...live,
     '',
     ...authLines,
     '',

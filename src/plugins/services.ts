@@ -40,7 +40,7 @@ export default fp<ServicesOptions>(
     })
     const ask = new AskService({ ...app.repos, hub, client, llm })
     app.decorate('ask', ask)
-    await hub.start()
+    hub.start()
     const { auth } = app.config
     const accountService = auth.mode === 'accounts' || auth.mode === 'oidc' ? new AccountService(app.repos, auth) : null
     app.decorate('accountService', accountService)

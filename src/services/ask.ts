@@ -245,12 +245,15 @@ export class AskService {
   async #admit(userId: string, conversationId: string, log: FastifyBaseLogger) {
     if (this.#draining) throw shuttingDown()
     const { conversations, usage } = this.#deps
-    const found = await conversations.council(userId, conversationId)
-    if (!found) throw notFound('conversation not found')
-    const unit = await usage.consume(userId)
-    if (!unit.granted) throw await this.#limitReached(userId, unit)
+    // Together: one round trip less before the first model is asked (the unit goes back on a 404).
+    const [found, unit] = await Promise.all([conversations.council(userId, conversationId), usage.consume(userId)])
     const refund = () =>
       usage.refund(userId, unit.day).catch((error: unknown) => log.error({ err: error, userId }, 'refund failed'))
+    if (!found) {
+      if (unit.granted) await refund()
+      throw notFound('conversation not found')
+    }
+    if (!unit.granted) throw await this.#limitReached(userId, unit)
     return { chosen: found.council, unit, refund }
   }
 
@@ -311,7 +314,7 @@ export class AskService {
     const past = questionPosition === 0 ? [] : await messages.history(conversationId, questionPosition)
     // A conversation's first question titles it (follow-ups sent before it do not count).
     const first = plan.answerPosition === null && !past.some((message) => message.role === 'user' && message.kind === 'question')
-    const title = first ? generateTitle(question, client, llm.titleModel, signal) : null
+    let title: ReturnType<typeof generateTitle> | null = null
     const storeTitle = async () => {
       if (!title) return
       const { title: text, error, call } = await title
@@ -327,7 +330,10 @@ export class AskService {
       onEvent(event)
     }
     const context = buildContext(past, llm.contextChars)
-    const answer = await runCouncil(question, { client, settings: plan.settings, context, onEvent: emit, signal }, plan.prior)
+    const running = runCouncil(question, { client, settings: plan.settings, context, onEvent: emit, signal }, plan.prior)
+    // Asked after the members: their first words, not the title, are what the user waits for.
+    if (first) title = generateTitle(question, client, llm.titleModel, signal)
+    const answer = await running
     answer.metadata.question_position = questionPosition
     const made = answer.metadata.calls.filter((call) => call.attempt === answer.metadata.attempts)
     // A stop leaves its aborted calls' errors out of the log: they are not the models' failures.

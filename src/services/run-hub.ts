@@ -87,18 +87,19 @@ export class RunHub {
     this.#options = options
   }
 
-  async start(): Promise<void> {
+  /** Starts the timers, and LISTEN in the background: startup never waits on it (followers poll meanwhile). */
+  start(): void {
     const { listen, heartbeatMs, log } = this.#options
     if (listen) {
-      try {
-        this.#unlisten.push(
-          await listen(EVENTS_CHANNEL, (payload) => payload.split(',').forEach((id) => this.#wake(id))),
-          await listen(CANCEL_CHANNEL, (id) => this.#live.get(id)?.stop('cancelled'))
-        )
-      } catch (error) {
+      const listening = Promise.all([
+        listen(EVENTS_CHANNEL, (payload) => payload.split(',').forEach((id) => this.#wake(id))),
+        listen(CANCEL_CHANNEL, (id) => this.#live.get(id)?.stop('cancelled'))
+      ])
+      listening.then(
+        (stops) => (this.#closed ? stops.forEach((stop) => void stop().catch(() => {})) : this.#unlisten.push(...stops)),
         // Followers still read the store every POLL_MS, and cancels arrive with the heartbeat.
-        log.warn({ err: error }, `cannot LISTEN for live runs (${(error as Error).message}); other instances' runs are followed by polling`)
-      }
+        (error: unknown) => log.warn({ err: safeError(error) }, `cannot LISTEN for live runs (${safeError(error).message}); other instances' runs are followed by polling`)
+      )
     }
     this.#timers.push(setInterval(() => void this.flush(), this.#options.flushMs ?? FLUSH_MS).unref())
     this.#timers.push(setInterval(() => void this.#beat(), heartbeatMs).unref())
@@ -213,7 +214,8 @@ export class RunHub {
     for (const timer of this.#timers) clearInterval(timer)
     await this.flush()
     for (const waiters of this.#waiters.values()) for (const wake of waiters) wake()
-    await Promise.allSettled(this.#unlisten.map((unlisten) => unlisten()))
+    // Not waited for: the database's close ends the listening connection anyway, and a lost one would hang.
+    for (const unlisten of this.#unlisten) void unlisten().catch(() => {})
   }
 
   #queue(runId: string, stored: StoredEvent): void {

@@ -16,7 +16,7 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
   const results = join(dir, 'results.md')
   // Outside tap's process tracking: the loader and coverage it adds to NODE_OPTIONS would count against
   // the 32 MB heap the bench gives its import.
-  const run = await runScript('bench/run.ts', { BENCH_DATABASE_URL: TEST_DATABASE_URL!, BENCH_SECONDS: '1', BENCH_RESULTS: results }, [], {
+  const run = await runScript('bench/run.ts', { BENCH_DATABASE_URL: TEST_DATABASE_URL!, BENCH_SECONDS: '1', BENCH_RESULTS: results, BENCH_LIVE_RUNS: '20,50' }, [], {
     untracked: true
   }).done
   t.equal(run.code, 0, 'the bench exits 0', { stderr: run.stderr.slice(-2000) })
@@ -56,6 +56,9 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
   t.match(report, /with a 32 MB heap \(`--max-old-space-size=32`\): exit 0, peak RSS \d+ MB/)
   t.match(report, /Listing 10,000 conversations the file-based way .* \(\d+ × faster\)/)
   t.match(report, /Signing in: listing with an API key ÷ with the proxy header \(mean time\): PostgreSQL [\d.]+ at 1 connection, [\d.]+ at 32;\nPGlite [\d.]+ and [\d.]+\. Hashing a password \(scrypt, N=2\^15\): p50 \d+ ms\./)
+  t.match(report, /\| the server's share \(difference, target ≤ 20 ms\) \| -?[\d.]+ \| -?[\d.]+ \|/, 'time to first token, through the server and straight from the provider')
+  for (const count of ['20', '50']) t.match(report, new RegExp(`^\\| ${count} \\| ${count} / ${count} \\| [\\d.]+ \\|.* \\| -?\\d+ KB \\| \\d+ \\|$`, 'm'), `${count} streaming runs at once: all complete and stored`)
+  t.match(report, /Reconnecting on a second instance .*: 20 of 20 delivered every event once, in order/)
   t.notMatch(report, /Notes:/, 'no scenario had errors')
 
   const admin = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} })
