@@ -8,6 +8,8 @@ import type { Db } from '../db/types.ts'
 /** The channels instances share live runs on: new events stored (payload: run ids), and cancel requests (a run id). */
 export const EVENTS_CHANNEL = 'llmc_run_events'
 export const CANCEL_CHANNEL = 'llmc_run_cancel'
+// A run stores a batch of events every quarter second: a read takes this many batches at most.
+const BATCHES_PER_READ = 200
 // NOTIFY payloads stop at 8000 bytes: run ids go in lists of at most this many (37 bytes each).
 const IDS_PER_NOTIFY = 200
 
@@ -106,8 +108,8 @@ export class RunsRepo {
     )
   }
 
-  /** A run's stored events after `after`, in order. */
-  async eventsAfter(runId: string, after: number): Promise<StoredEvent[]> {
+  /** A run's stored events after `after`, in order: up to `limit` stored batches; `more` when others follow. */
+  async eventsAfter(runId: string, after: number, limit = BATCHES_PER_READ): Promise<{ events: StoredEvent[]; more: boolean }> {
     const rows = await this.#timer.time(
       'runs.eventsAfter',
       this.#db
@@ -115,19 +117,24 @@ export class RunsRepo {
         .from(runEvents)
         .where(and(eq(runEvents.runId, runId), gt(runEvents.lastId, after)))
         .orderBy(asc(runEvents.firstId))
+        .limit(limit + 1)
     )
-    return rows
+    const events = rows
+      .slice(0, limit)
       .flatMap(({ firstId, events }) => events.map((event, i) => ({ id: firstId + i, event: event as StoredEvent['event'] })))
       .filter((stored) => stored.id > after)
+    return { events, more: rows.length > limit }
   }
 
-  /** The highest event id stored for a run (0: none). */
-  async lastEventId(runId: string): Promise<number> {
-    const [row] = await this.#db
-      .select({ last: sql<number | null>`max(${runEvents.lastId})` })
-      .from(runEvents)
-      .where(eq(runEvents.runId, runId))
-    return Number(row?.last ?? 0)
+  /** Every stored event of a run, read a page at a time. */
+  async allEvents(runId: string): Promise<StoredEvent[]> {
+    const all: StoredEvent[] = []
+    for (let more = true; more; ) {
+      const page = await this.eventsAfter(runId, all.at(-1)?.id ?? 0)
+      all.push(...page.events)
+      more = page.more
+    }
+    return all
   }
 
   /** Keeps this instance's running runs alive; the ones asked to stop meanwhile (on any instance) are returned. */

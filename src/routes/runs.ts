@@ -83,7 +83,7 @@ const runRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const run = await find(request, request.params)
       // From the store, on every instance alike: at most a flush (a quarter of a second) behind the run.
-      const events = await app.repos.runs.eventsAfter(run.id, 0)
+      const events = await app.repos.runs.allEvents(run.id)
       return { ...run, progress: progressOf(events.map((stored) => stored.event)) }
     }
   )

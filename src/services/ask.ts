@@ -206,7 +206,7 @@ export class AskService {
   /** Stores what a run whose instance died had, as an interrupted answer, and tells its followers it ended. */
   async storeInterrupted(run: StaleRun): Promise<void> {
     const { runs, messages, usage } = this.#deps
-    const events = await runs.eventsAfter(run.id, 0)
+    const events = await runs.allEvents(run.id)
     const end: RunEnd = { id: run.id, state: 'interrupted' }
     let position: number | null = run.answerPosition
     if (run.answerPosition === null) {
@@ -245,15 +245,13 @@ export class AskService {
   async #admit(userId: string, conversationId: string, log: FastifyBaseLogger) {
     if (this.#draining) throw shuttingDown()
     const { conversations, usage } = this.#deps
-    // Together: one round trip less before the first model is asked (the unit goes back on a 404).
-    const [found, unit] = await Promise.all([conversations.council(userId, conversationId), usage.consume(userId)])
+    // One after the other: a request for a conversation that is not the caller's writes nothing at all.
+    const found = await conversations.council(userId, conversationId)
+    if (!found) throw notFound('conversation not found')
+    const unit = await usage.consume(userId)
+    if (!unit.granted) throw await this.#limitReached(userId, unit)
     const refund = () =>
       usage.refund(userId, unit.day).catch((error: unknown) => log.error({ err: error, userId }, 'refund failed'))
-    if (!found) {
-      if (unit.granted) await refund()
-      throw notFound('conversation not found')
-    }
-    if (!unit.granted) throw await this.#limitReached(userId, unit)
     return { chosen: found.council, unit, refund }
   }
 

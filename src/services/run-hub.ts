@@ -168,17 +168,20 @@ export class RunHub {
     }
     while (!signal.aborted && !this.#closed) {
       const woken = this.#nextWake(id, signal)
-      for (const stored of await this.#options.runs.eventsAfter(id, last)) {
+      const { events, more } = await this.#options.runs.eventsAfter(id, last)
+      for (const stored of events) {
         deliver(stored)
         if (stored.event.type === 'run_end') return
       }
+      if (more) continue
       // Started here after the first look, or ended without a stored run_end.
       if (this.#live.has(id)) return this.follow(id, last, onEvent, signal, ended)
       const end = await ended()
       if (end) {
         const rest = await this.#options.runs.eventsAfter(id, last)
-        rest.forEach(deliver)
-        if (rest.some((stored) => stored.event.type === 'run_end')) return
+        rest.events.forEach(deliver)
+        if (rest.events.some((stored) => stored.event.type === 'run_end')) return
+        if (rest.more) continue
         return deliver({ id: last + 1, event: end })
       }
       await woken

@@ -28,6 +28,9 @@ const ROUTES = [
   ['POST', '/api/conversations/:id/follow-up'],
   ['PATCH', '/api/conversations/:id/council'],
   ['POST', '/api/conversations/:id/messages/:position/retry'],
+  ['GET', '/api/conversations/:id/runs/:runId'],
+  ['GET', '/api/conversations/:id/runs/:runId/events'],
+  ['POST', '/api/conversations/:id/runs/:runId/cancel'],
   ['GET', '/api/usage'],
   ['GET', '/api/council'],
   ['PUT', '/api/admin/users/:userId/tier'],
@@ -121,7 +124,7 @@ const credentials = fc.oneof(
 )
 
 const extraHeaders = fc.dictionary(
-  fc.constantFrom('x-request-id', 'content-type', 'accept', 'x-forwarded-for', 'origin', 'cookie'),
+  fc.constantFrom('x-request-id', 'content-type', 'accept', 'x-forwarded-for', 'origin', 'cookie', 'idempotency-key', 'last-event-id'),
   fc.oneof(fc.string({ unit: fc.constantFrom(...'ab:;,=/ \t"é'), maxLength: 60 }), fc.constantFrom('x'.repeat(5000), 'application/json; charset=latin1', '*/*')),
   { maxKeys: 2 }
 )
@@ -183,7 +186,7 @@ async function fuzzRoutes(t: Test, backend: BackendName, mode: Mode): Promise<vo
             (select md5(coalesce(string_agg(id::text || title || starred::text || message_count::text || coalesce(council::text, '-'), ',' order by id), '')) from conversations) as cs,
             (select md5(coalesce(string_agg(user_id || tier || daily_used::text || coalesce(daily_limit::text, '-'), ',' order by user_id), '')) from usage) as us,
             (select md5(coalesce(string_agg(user_id || coalesce(email, '-') || role || coalesce(disabled_at::text, '-') || coalesce(password_hash, '-'), ',' order by user_id), '')) from accounts) as ac,
-            (select count(*) from api_keys) as k, (select count(*) from sessions) as se,
+            (select count(*) from api_keys) as k, (select count(*) from sessions) as se, (select count(*) from runs) as r,
             (select md5(coalesce(string_agg(user_id || coalesce(display_name, '-') || preferences::text, ',' order by user_id), '')) from user_profiles) as pr`
         )
       )
@@ -200,7 +203,10 @@ async function fuzzRoutes(t: Test, backend: BackendName, mode: Mode): Promise<vo
         extraHeaders,
         async ([method, template], param, query, sent, credential, extra) => {
           cases++
+          // The fuzzer's own conversation's latest run, when it has one.
+          const [run] = template.includes(':runId') && param === OWN ? await queryRows<{ id: string }>(database.db, sql`select id from runs where conversation_id = ${ownId} order by created_at desc limit 1`) : []
           const path = template
+            .replace(':runId', param === OWN ? (run?.id ?? '00000000-0000-4000-8000-000000000000') : param)
             .replace(':id', param === OWN ? ownId : param)
             .replace(':userId', param === OWN ? fuzzerId : param)
             .replace(':position', param === OWN ? '1' : param)
