@@ -344,7 +344,11 @@ export class AskService {
 
     let position: number | null
     if (plan.answerPosition === null) position = await messages.appendAnswer(userId, conversationId, answer, run)
-    else position = (await messages.replaceAnswer(userId, conversationId, plan.answerPosition, answer, run)) ? plan.answerPosition : null
+    else if (live.stopReason) {
+      // A retry stopped part way keeps the answer it was retrying as it was: nothing of it is lost.
+      await messages.endRun(userId, conversationId, run)
+      position = plan.answerPosition
+    } else position = (await messages.replaceAnswer(userId, conversationId, plan.answerPosition, answer, run)) ? plan.answerPosition : null
     await storeTitle()
     await usage.addTokens(userId, totals(calls)).catch((error: unknown) => log.error({ err: error, userId }, 'could not add the run\'s tokens to the user\'s totals'))
     if (position === null) throw notFound('the conversation was deleted while the council answered; the answer was not stored')

@@ -77,6 +77,8 @@ export class RunHub {
   #options: RunHubOptions
   #live = new Map<string, LiveRun>()
   #pending: EventBatch[] = []
+  /** Each run's batch in `#pending`, which its next events join. */
+  #open = new Map<string, EventBatch>()
   #flushing: Promise<void> = Promise.resolve()
   #waiters = new Map<string, Set<() => void>>()
   #timers: NodeJS.Timeout[] = []
@@ -193,6 +195,7 @@ export class RunHub {
     const batches = this.#pending
     if (batches.length === 0) return this.#flushing
     this.#pending = []
+    this.#open.clear()
     this.#flushing = this.#flushing.then(() => this.#store(batches))
     return this.#flushing
   }
@@ -222,9 +225,11 @@ export class RunHub {
   }
 
   #queue(runId: string, stored: StoredEvent): void {
-    const open = this.#pending.findLast((batch) => batch.runId === runId)
-    if (open && open.firstId + open.events.length === stored.id) open.events.push(stored.event)
-    else this.#pending.push({ runId, firstId: stored.id, events: [stored.event] })
+    const open = this.#open.get(runId)
+    if (open && open.firstId + open.events.length === stored.id) return void open.events.push(stored.event)
+    const batch = { runId, firstId: stored.id, events: [stored.event] }
+    this.#pending.push(batch)
+    this.#open.set(runId, batch)
   }
 
   #wake(id: string): void {

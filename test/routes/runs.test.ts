@@ -110,6 +110,23 @@ await eachBackend(t, async (t, backend) => {
     t.equal(retried.json().stage1.length, 3)
   })
 
+  t.test('a retry stopped part way keeps the answer it was retrying as it was', async (t) => {
+    const user = { 'x-forwarded-user': `retry-canceller-${backend}` }
+    fake.setHandler((request) => (request.model === 'm/three' && isMember(request) ? { status: 503 } : wellBehaved(request)))
+    const id = await newConversation(user)
+    const degraded = (await app.inject({ method: 'POST', url: `/api/conversations/${id}/message`, headers: user, payload: { content: 'Partly?' } })).json()
+    t.equal(degraded.metadata.status, 'degraded')
+    fake.setHandler(slowMembers(['m/one', 'm/two']))
+    fake.requests.length = 0
+    const retrying = app.inject({ method: 'POST', url: `/api/conversations/${id}/messages/1/retry`, headers: user })
+    await until(() => fake.requests.some((r) => r.model === 'm/three'))
+    const runId = (await getConversation(id, user)).run.id
+    t.equal((await app.inject({ method: 'POST', url: `/api/conversations/${id}/runs/${runId}/cancel`, headers: user })).json().state, 'cancelled')
+    t.equal((await retrying).statusCode, 409)
+    const stored = (await getConversation(id, user)).messages[1]
+    t.same({ stage1: stored.stage1, stage2: stored.stage2, stage3: stored.stage3, metadata: stored.metadata }, degraded, 'unchanged: its synthesis and reviews are still there')
+  })
+
   t.test('cancel before any model answered: the unit is given back; the JSON route answers 409 with the run', async (t) => {
     const user = { 'x-forwarded-user': `early-canceller-${backend}` }
     fake.setHandler(slowMembers())
