@@ -222,7 +222,12 @@ t.test('production: a database that comes up after the server starts is waited f
   })
   t.teardown(() => child.kill('SIGKILL'))
   await waitForOutput(child, /retrying in/)
-  const forwarder = createServer((socket) => socket.pipe(connect(Number(url.port || 5432), url.hostname)).pipe(socket)).listen(port, '127.0.0.1')
+  // A connection reset when the server stops (its LISTEN connection among them) ends that pair, nothing more.
+  const forwarder = createServer((socket) => {
+    const upstream = connect(Number(url.port || 5432), url.hostname)
+    for (const end of [socket, upstream]) end.on('error', () => [socket, upstream].forEach((s) => s.destroy()))
+    socket.pipe(upstream).pipe(socket)
+  }).listen(port, '127.0.0.1')
   t.teardown(() => forwarder.close())
   await waitForOutput(child, /Server listening at/)
   const exit = await stop(child)
