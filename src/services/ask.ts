@@ -178,10 +178,13 @@ export class AskService {
   /** Waits for a run to end: its answer, or the HttpError its end says (502 failed, 409 cancelled, 503 interrupted). */
   async result(userId: string, run: RunHandle, signal: AbortSignal): Promise<CouncilAnswer> {
     let end: RunEndEvent | undefined
-    await this.follow(run, 0, ({ event }) => event.type === 'run_end' && (end = event as unknown as RunEndEvent), signal)
+    // Taken as the run ends, before the hub forgets it: a run of this instance needs no read of its answer.
+    let stored: unknown = null
+    const live = this.#deps.hub.local(run.id)
+    await this.follow(run, 0, ({ event }) => event.type === 'run_end' && ((end = event as unknown as RunEndEvent), (stored = live?.answer ?? null)), signal)
     if (!end) throw new HttpError(503, 'the request ended before the run did')
     if (end.error) throw new HttpError(end.error.statusCode, end.error.message, { body: { ...end.error.body, run_id: run.id } })
-    const answer = end.position === null ? null : await this.#deps.messages.answerAt(userId, run.conversationId, end.position)
+    const answer = stored ?? (end.position === null ? null : await this.#deps.messages.answerAt(userId, run.conversationId, end.position))
     if (!answer) throw notFound('the conversation was deleted while the council answered')
     return answer as CouncilAnswer
   }
@@ -353,6 +356,7 @@ export class AskService {
     await usage.addTokens(userId, totals(calls)).catch((error: unknown) => log.error({ err: error, userId }, 'could not add the run\'s tokens to the user\'s totals'))
     if (position === null) throw notFound('the conversation was deleted while the council answered; the answer was not stored')
     const end: RunEndEvent = { type: 'run_end', run_id: live.id, state, position }
+    live.answer = answer
     if (state === 'complete') {
       onEvent({ type: 'complete' })
       return end

@@ -33,6 +33,8 @@ export class LiveRun {
   readonly controller = new AbortController()
   /** Why the run was stopped early, if it was. */
   stopReason: 'cancelled' | 'interrupted' | null = null
+  /** The answer it stored, for a client waiting here (one elsewhere reads it from the conversation). */
+  answer: unknown = null
   readonly events: StoredEvent[] = []
   readonly #subscribers = new Set<Subscriber>()
   readonly #queue: (id: string, stored: StoredEvent) => void
