@@ -182,6 +182,7 @@ export async function liveRuns(freshPostgres: (name: string) => Promise<string>,
       '|---|---|---|---|---|---|---|---|---|'
     )
     const admin = postgres(url, { max: 1, onnotice: () => {} })
+    const unfinished: string[] = []
     let limit = 0
     for (const count of STEPS) {
       log(`live runs: ${count} at once`)
@@ -200,12 +201,16 @@ export async function liveRuns(freshPostgres: (name: string) => Promise<string>,
           await sleep(100)
         }
       })()
+      const failures = new Map<string, number>()
       const before = probeLines(probeA, Date.now() - 1000, Date.now()).at(-1)?.rss ?? Number.NaN
       const from = Date.now()
       const t0 = performance.now()
       const runs = await Promise.all(users.map(async (user, i) => {
         const started = performance.now()
-        const run = await ask(a.base, user, ids[i]!).catch(() => null)
+        const run = await ask(a.base, user, ids[i]!).catch((error: Error & { cause?: { code?: string } }) => {
+          failures.set(error.cause?.code ?? error.message, (failures.get(error.cause?.code ?? error.message) ?? 0) + 1)
+          return null
+        })
         return { run, seconds: (performance.now() - started) / 1000 }
       }))
       const wall = (performance.now() - t0) / 1000
@@ -221,10 +226,17 @@ export async function liveRuns(freshPostgres: (name: string) => Promise<string>,
       const loopMax = Math.max(...probe.map((line) => line.max))
       const times = runs.map(({ seconds }) => seconds)
       lines.push(`| ${count.toLocaleString('en')} | ${complete.toLocaleString('en')} / ${stored.toLocaleString('en')} | ${f(wall)} | ${f(quantile(times, 0.5), 2)} | ${f(quantile(times, 0.99), 2)} | ${f(loopP99, 0)} / ${f(loopMax, 0)} | ${healthTimes.length - healthFailures} of ${healthTimes.length}, ${f(quantile(healthTimes, 0.99), 0)} / ${f(Math.max(...healthTimes), 0)} | ${f(perRun, 0)} KB | ${f(probe.reduce((sum, line) => sum + line.busy, 0) / probe.length, 0)} |`)
+      if (failures.size > 0) unfinished.push(`${count.toLocaleString('en')} at once: ${[...failures].map(([why, n]) => `${n} requests failed before an answer (${why})`).join(', ')}`)
       if (complete === count && stored === count && healthFailures === 0) limit = count
       else break
     }
+    // The reconnect test measures reconnecting, not a crowd's leftovers: the first instance is idle first.
+    for (const deadline = Date.now() + 300_000; Date.now() < deadline; await sleep(500)) {
+      const [left] = await admin<{ running: number }[]>`select count(*)::int as running from runs where state = 'running'`
+      if (!left?.running) break
+    }
     await admin.end()
+    lines.push(...unfinished.map((line) => `\n${line}.`))
     lines.push('', limit > 0
       ? `Every step up to ${limit.toLocaleString('en')} runs at once completed and was stored, with every health check answered; a step that did not is shown last (or none did not).`
       : 'The first step already lost runs or health checks: see the row above.')

@@ -70,10 +70,18 @@ export class RunsRepo {
     return row ?? null
   }
 
-  /** A run's state and answer position, whoever's it is (for the instances following it). */
-  async state(runId: string): Promise<Pick<RunRow, 'state' | 'answer_position'> | null> {
-    const [row] = await this.#db.select({ state: runs.state, answer_position: runs.answerPosition }).from(runs).where(eq(runs.id, runId))
-    return row ?? null
+  /** A run's state and answer position, whoever's it is (for the instances following it), and how long ago it ended. */
+  async state(runId: string): Promise<(Pick<RunRow, 'state' | 'answer_position'> & { ended_ms_ago: number | null }) | null> {
+    const [row] = await this.#db
+      .select({
+        state: runs.state,
+        answer_position: runs.answerPosition,
+        // By the database's clock, like every other time here.
+        ended_ms_ago: sql<number | null>`(extract(epoch from now() - ${runs.endedAt}) * 1000)::float8`
+      })
+      .from(runs)
+      .where(eq(runs.id, runId))
+    return row ? { ...row, ended_ms_ago: row.ended_ms_ago === null ? null : Number(row.ended_ms_ago) } : null
   }
 
   /** The run an Idempotency-Key started in this conversation, with the hash of the request it came with. */
@@ -100,7 +108,8 @@ export class RunsRepo {
     await this.#timer.time(
       'runs.appendEvents',
       this.#db.transaction(async (tx) => {
-        await tx.insert(runEvents).values(rows)
+        // A batch stored by an attempt whose answer was lost (a timeout after the commit) is not stored twice.
+        await tx.insert(runEvents).values(rows).onConflictDoNothing({ target: [runEvents.runId, runEvents.firstId] })
         for (let i = 0; i < ids.length; i += IDS_PER_NOTIFY) {
           await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${ids.slice(i, i + IDS_PER_NOTIFY).join(',')})`)
         }

@@ -228,7 +228,8 @@ export class AskService {
   /** What to tell a follower of a run that ended with no stored run_end (its events purged). */
   async #endOf(run: Pick<RunHandle, 'id' | 'conversationId'>): Promise<RunEndEvent | null> {
     const row = await this.#deps.runs.state(run.id)
-    if (!row || row.state === 'running') return null
+    // A run is marked ended a moment before its last events are stored: until then they are awaited.
+    if (!row || row.state === 'running' || row.ended_ms_ago === null || row.ended_ms_ago < LAST_EVENTS_MS) return null
     return { type: 'run_end', run_id: run.id, state: row.state, position: row.answer_position }
   }
 
@@ -378,6 +379,11 @@ export class AskService {
 function interruptedError(position: number | null, why: string): RunEndEvent['error'] {
   return { statusCode: 503, message: `${why}: the run was interrupted; what it had is kept, and it can be retried`, body: { position, code: 'RUN_INTERRUPTED' } }
 }
+
+// How long after a run ends its last events may still be on their way to the store (flushes every 250
+// ms, tried again for five seconds when the database is busy): a follower elsewhere waits that long for
+// them before it is told the end without them (their instance died, or they were purged).
+const LAST_EVENTS_MS = 10_000
 
 const nothingToRetry = () => new HttpError(409, 'this answer is complete: there is nothing to retry')
 

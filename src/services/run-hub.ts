@@ -26,6 +26,8 @@ const FLUSH_MS = 250
 const POLL_MS = 1000
 const EVENTS_KEEP_MS = 60 * 60 * 1000
 const FOREIGN_KEY_VIOLATION = '23503'
+// A batch the database keeps refusing is given up after this many flushes (five seconds).
+const STORE_TRIES = 20
 
 /** A run this instance is running: its events in memory, numbered from 1, for the clients following it here. */
 export class LiveRun {
@@ -79,6 +81,8 @@ export class RunHub {
   #options: RunHubOptions
   #live = new Map<string, LiveRun>()
   #pending: EventBatch[] = []
+  /** How often each batch failed to be stored. */
+  #tries = new WeakMap<EventBatch, number>()
   /** Each run's batch in `#pending`, which its next events join. */
   #open = new Map<string, EventBatch>()
   #flushing: Promise<void> = Promise.resolve()
@@ -207,13 +211,18 @@ export class RunHub {
     try {
       await runs.appendEvents(batches)
     } catch (error) {
-      // A run whose conversation was deleted meanwhile has no row to hang its events on (and needs
-      // none): store the others one by one, so one deletion costs no one else their events.
-      if (batches.length === 1) {
-        if (errorCode(error) !== FOREIGN_KEY_VIOLATION) log.error({ err: safeError(error), runId: batches[0]!.runId }, 'could not store run events')
+      if (batches.length > 1 && errorCode(error) === FOREIGN_KEY_VIOLATION) {
+        // A run whose conversation was deleted meanwhile has no row to hang its events on (and needs
+        // none): the others are stored one by one, so one deletion costs no one else their events.
+        for (const batch of batches) await this.#store([batch])
         return
       }
-      for (const batch of batches) await this.#store([batch])
+      if (errorCode(error) === FOREIGN_KEY_VIOLATION) return
+      // The database is busy or away: the batches go back to the front of the queue for the next flush,
+      // so followers elsewhere get every event, late rather than never.
+      const kept = batches.filter((batch) => (this.#tries.set(batch, (this.#tries.get(batch) ?? 0) + 1).get(batch) ?? 0) < STORE_TRIES)
+      log.warn({ err: safeError(error) }, `could not store ${batches.length} batch(es) of run events; ${kept.length < batches.length ? `gave up on ${batches.length - kept.length} after ${STORE_TRIES} tries, ` : ''}trying again`)
+      this.#pending.unshift(...kept)
     }
   }
 

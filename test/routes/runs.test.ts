@@ -1,8 +1,10 @@
+import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { openPostgres } from '../../src/db/client.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { BACKENDS, POOL, eachBackend, openTestDatabase } from '../helpers/db.ts'
 import { type FakeRequest, promptOf, startFakeLlm, wellBehaved } from '../helpers/fake-llm.ts'
+import { newRun } from '../helpers/runs.ts'
 import { readStream, stageEvents } from '../helpers/sse.ts'
 
 const USER = { 'x-forwarded-user': 'runner' }
@@ -157,6 +159,25 @@ await eachBackend(t, async (t, backend) => {
     t.same([...first.events, ...rest.events], whole.events, 'the two parts are the whole run')
     t.equal((await app.inject({ url: `/api/conversations/${id}/runs/${runId}/events`, headers: { ...USER, 'last-event-id': 'x' } })).statusCode, 400)
     t.equal((await app.inject({ url: `/api/conversations/${id}/runs/00000000-0000-4000-8000-000000000000/events`, headers: USER })).statusCode, 404)
+  })
+
+  t.test("a follower waits for a run's last events, stored a moment after it is marked ended; long after, it is told the end", async (t) => {
+    const id = await newConversation()
+    const run = newRun()
+    await app.repos.messages.startRun('runner', id, 'q', 600_000, run)
+    await app.repos.runs.appendEvents([{ runId: run.id, firstId: 1, events: [{ type: 'run_start', run_id: run.id }] }])
+    await database.db.execute(sql`update runs set state = 'complete', answer_position = 1, ended_at = now() where id = ${run.id}`)
+    const following = readStream(`${base}/api/conversations/${id}/runs/${run.id}/events`, null, { method: 'GET', headers: USER })
+    await sleep(300)
+    await app.repos.runs.appendEvents([{ runId: run.id, firstId: 2, events: [{ type: 'complete' }, { type: 'run_end', run_id: run.id, state: 'complete', position: 1, last: true }] }])
+    const { events, ids } = await following
+    t.same(ids, [1, 2, 3])
+    t.match(events.at(-1), { type: 'run_end', last: true }, 'the stored end, not one made up before it came')
+
+    await database.db.execute(sql`delete from run_events where run_id = ${run.id}`)
+    await database.db.execute(sql`update runs set ended_at = now() - interval '2 hours' where id = ${run.id}`)
+    const purged = await readStream(`${base}/api/conversations/${id}/runs/${run.id}/events`, null, { method: 'GET', headers: USER })
+    t.same(purged.events, [{ type: 'run_end', run_id: run.id, state: 'complete', position: 1 }], 'events purged long after: the end alone')
   })
 
   t.test('Idempotency-Key: a repeat joins the same run and charges nothing more; another body is a 422', async (t) => {

@@ -33,6 +33,28 @@ await eachBackend(t, async (t, backend) => {
     t.same(errors, [], 'nothing logged')
   })
 
+  t.test('a flush the database refuses is tried again: no event is lost, none stored twice', async (t) => {
+    let refusals = 1
+    const flaky = Object.assign(Object.create(runs) as RunsRepo, {
+      appendEvents: async (batches: Parameters<RunsRepo['appendEvents']>[0]) => {
+        if (refusals-- > 0) throw Object.assign(new Error('connection lost'), { code: '08006' })
+        return runs.appendEvents(batches)
+      }
+    })
+    const warnings: string[] = []
+    const hub = new RunHub({ runs: flaky, log: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }), heartbeatMs: 60_000, onStale: async () => {} })
+    const { id } = await conversations.create('alice')
+    const run = newRun()
+    await messages.startRun('alice', id, 'q', 600_000, run)
+    const live = hub.open(run.id)
+    live.emit({ type: 'run_start', run_id: live.id })
+    await hub.flush()
+    live.emit({ type: 'stage1_start' })
+    await hub.flush()
+    t.same((await runs.allEvents(run.id)).map((stored) => stored.id), [1, 2])
+    t.match(warnings.join(''), /could not store 1 batch\(es\) of run events; trying again/)
+  })
+
   t.test('a follower here gets what the run had, then each new event, and stops at run_end', async (t) => {
     const { live } = await started()
     live.emit({ type: 'run_start', run_id: live.id })
