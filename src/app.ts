@@ -26,6 +26,9 @@ import healthRoutes from './routes/health.ts'
 import keyRoutes from './routes/keys.ts'
 import messageRoutes from './routes/messages.ts'
 import runRoutes from './routes/runs.ts'
+import exportRoutes from './routes/exports.ts'
+import searchRoutes from './routes/search.ts'
+import { shareRoutes, sharedRoutes } from './routes/shares.ts'
 import profileRoutes from './routes/profile.ts'
 import { ErrorBody } from './routes/schemas.ts'
 import usageRoutes from './routes/usage.ts'
@@ -99,10 +102,14 @@ async function appPlugin(fastify: FastifyInstance, options: AppOptions): Promise
         await user.register(conversationRoutes)
         await user.register(messageRoutes)
         await user.register(runRoutes)
+        await user.register(searchRoutes)
+        await user.register(exportRoutes)
+        await user.register(shareRoutes)
         await user.register(usageRoutes)
         await user.register(profileRoutes)
         await user.register(keyRoutes)
       })
+      await api.register(sharedRoutes)
       await api.register(authRoutes)
       await api.register(adminRoutes)
     },

@@ -22,6 +22,12 @@ const DEFAULT_USAGE_LIMITS = 'free:10/100,pro:100/3000,enterprise:unlimited'
 // History shown to the models, in characters: about 12k tokens, so that with a long question, four
 // answers, their reviews and room for the reply a council still fits a 32k-token model.
 const DEFAULT_CONTEXT_CHARS = 48_000
+/**
+ * The text search configuration rows are indexed under. `english` matches "running" to "run", and on
+ * text in another language does little harm, as the query is read the same way; `simple` keeps every
+ * word as written (any language, no stemming, no stop words).
+ */
+export const DEFAULT_SEARCH_LANGUAGE = 'english'
 export const DEFAULT_PRESET = 'default'
 /** The most models one council may have (each is asked twice per question). */
 export const MAX_COUNCIL_MODELS = 8
@@ -61,6 +67,7 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   SHUTDOWN_GRACE_MS: Int(0, 30000),
   RUN_HEARTBEAT_MS: Int(50, 10000),
+  SEARCH_LANGUAGE: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', default: DEFAULT_SEARCH_LANGUAGE }),
   MAX_EVENT_LOOP_DELAY_MS: Int(0, 1000),
   AUTH_MODE: Type.Union(
     [Type.Literal('none'), Type.Literal('jwt'), Type.Literal('header'), Type.Literal('accounts'), Type.Literal('oidc')],
@@ -139,6 +146,8 @@ export interface Config {
   shutdownGraceMs: number
   /** How often an instance marks its council runs alive; a run silent for three beats is taken as interrupted. */
   runHeartbeatMs: number
+  /** The text search configuration conversations are indexed and searched under. */
+  searchLanguage: string
   /** Event-loop delay past which requests get 503 (0: never). */
   maxEventLoopDelayMs: number
   auth:
@@ -225,6 +234,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: splitList(env.CORS_ORIGINS),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     runHeartbeatMs: env.RUN_HEARTBEAT_MS,
+    searchLanguage: env.SEARCH_LANGUAGE,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     auth,
     adminToken: env.ADMIN_TOKEN || null,

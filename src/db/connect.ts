@@ -5,6 +5,7 @@ import type { Config } from '../config.ts'
 import { type Database, openPglite, openPostgres } from './client.ts'
 import { DatabaseStartupError, isUnreachable, safeError } from './errors.ts'
 import { logMigrationReport, migrateDatabase } from './migrate.ts'
+import { useSearchLanguage } from './search-language.ts'
 
 const FIRST_RETRY_MS = 1000
 const LONGEST_RETRY_MS = 10_000
@@ -18,7 +19,7 @@ const LONGEST_RETRY_MS = 10_000
 export async function connectDatabase(config: Config, log: FastifyBaseLogger): Promise<Database> {
   const target = config.database
   const deadline = Date.now() + config.db.startupTimeoutMs
-  if (target.kind === 'pglite') return openMigratedPglite(target.dir, log)
+  if (target.kind === 'pglite') return openMigratedPglite(target.dir, config.searchLanguage, log)
 
   for (let attempt = 0; ; attempt++) {
     const database = openPostgres(target.url, config.db, target.migrationUrl)
@@ -26,6 +27,7 @@ export async function connectDatabase(config: Config, log: FastifyBaseLogger): P
       const report = await migrateDatabase(database, { migrationUrl: target.migrationUrl, pool: config.db, log, deadline })
       log.info(`storage: ${database.description}`)
       logMigrationReport(log, database, report)
+      await useSearchLanguage(database, config.searchLanguage)
       return database
     } catch (error) {
       await database.close().catch(() => {})
@@ -35,7 +37,7 @@ export async function connectDatabase(config: Config, log: FastifyBaseLogger): P
           { err: safeError(error) },
           `cannot reach ${database.description}; falling back to the embedded database in ${target.fallbackDir} (development only)`
         )
-        return openMigratedPglite(target.fallbackDir, log)
+        return openMigratedPglite(target.fallbackDir, config.searchLanguage, log)
       }
       // A tool run by hand in development says so at once; a production process waits for its database.
       if (config.env !== 'production') throw error
@@ -56,12 +58,13 @@ export async function connectDatabase(config: Config, log: FastifyBaseLogger): P
   }
 }
 
-async function openMigratedPglite(dir: string, log: FastifyBaseLogger): Promise<Database> {
+async function openMigratedPglite(dir: string, searchLanguage: string, log: FastifyBaseLogger): Promise<Database> {
   if (dir !== 'memory://' && !existsSync(dir)) log.info(`creating the embedded database in ${dir} (a first start takes a while)...`)
   const database = await openPglite(dir)
   try {
     log.info(`storage: ${database.description}`)
     logMigrationReport(log, database, await migrateDatabase(database, {}))
+    await useSearchLanguage(database, searchLanguage)
     return database
   } catch (error) {
     await database.close()

@@ -1,8 +1,9 @@
-import { sql } from 'drizzle-orm'
+import { type SQL, sql } from 'drizzle-orm'
 import {
   bigint,
   boolean,
   check,
+  customType,
   date,
   index,
   integer,
@@ -19,11 +20,26 @@ import {
 import type { AssistantMetadata, CouncilRecord, Stage1Result, Stage2Result, Stage3Result } from '../council/types.ts'
 import type { ChosenCouncil } from '../services/council-settings.ts'
 import { DEFAULT_TIER, DEFAULT_TITLE, EMAIL_MAX_LENGTH, IDEMPOTENCY_KEY_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH } from '../domain.ts'
+import { searchLanguage } from './search-language.ts'
 import { utcToday } from './sql.ts'
 
 // Timestamps as the database's own strings: an imported file's microseconds survive (a Date would drop them).
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow()
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow()
+
+// Full-text search: each row stores its words (tsvector) in a column the database computes from the
+// row itself, under the text search configuration the row names (SEARCH_LANGUAGE when it was written).
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' })
+const regconfig = customType<{ data: string }>({ dataType: () => 'regconfig' })
+// A tsvector holds at most 1 MB: the words of the first 100,000 characters of a field are indexed
+// (an imported message of any size still goes in). The council's answers are read as JSON text, its
+// escapes (\n, \") made spaces.
+const SEARCH_TEXT_MAX = 100_000
+const searchConfig = () =>
+  regconfig('search_config')
+    .notNull()
+    .default(sql`'english'::regconfig`)
+    .$defaultFn(() => searchLanguage.current)
 
 export const conversations = pgTable(
   'conversations',
@@ -37,10 +53,14 @@ export const conversations = pgTable(
     runStartedAt: timestamp('run_started_at', { withTimezone: true, mode: 'string' }),
     /** The council chosen for this conversation (a preset, models, a chairman); null: the server's default. */
     council: jsonb('council').$type<ChosenCouncil>(),
+    searchConfig: searchConfig(),
+    /** The title's words. */
+    search: tsvector('search').generatedAlwaysAs((): SQL => sql`to_tsvector(${conversations.searchConfig}, ${conversations.title})`),
     createdAt: createdAt(),
     updatedAt: updatedAt()
   },
   (t) => [
+    index('conversations_search_idx').using('gin', t.search),
     // Listings (with and without the star filter) read ORDER BY updated_at DESC, id DESC straight
     // from these; NULLS FIRST is what plain DESC means, so the planner needs no sort.
     index('conversations_user_recent_idx').on(t.userId, t.updatedAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
@@ -65,9 +85,20 @@ export const messages = pgTable(
     stage2: jsonb('stage2').$type<Stage2Result[]>(),
     stage3: jsonb('stage3').$type<Stage3Result>(),
     metadata: jsonb('metadata').$type<AssistantMetadata>(),
+    searchConfig: searchConfig(),
+    /** A question's (or follow-up's) words, or an answer's final synthesis: what search ranks first after titles. */
+    search: tsvector('search').generatedAlwaysAs(
+      (): SQL => sql`to_tsvector(${messages.searchConfig}, left(coalesce(${messages.content}, '') || ' ' || coalesce(${messages.stage3} ->> 'response', ''), ${sql.raw(String(SEARCH_TEXT_MAX))}))`
+    ),
+    /** The council members' own answers: matched, ranked below the rest. */
+    searchCouncil: tsvector('search_council').generatedAlwaysAs(
+      (): SQL => sql`to_tsvector(${messages.searchConfig}, left(regexp_replace(coalesce(jsonb_path_query_array(${messages.stage1}, '$[*].response'), '[]')::text, '\\\\(u[0-9a-fA-F]{4}|.)', ' ', 'g'), ${sql.raw(String(SEARCH_TEXT_MAX))}))`
+    ),
     createdAt: createdAt()
   },
   (t) => [
+    index('messages_search_idx').using('gin', t.search),
+    index('messages_search_council_idx').using('gin', t.searchCouncil),
     uniqueIndex('messages_conversation_position_idx').on(t.conversationId, t.position),
     check('messages_role_check', sql`${t.role} in ('user', 'assistant')`),
     check('messages_kind_check', sql`${t.kind} is null or (${t.kind} = 'follow_up' and ${t.role} = 'user')`),
@@ -132,6 +163,26 @@ export const runEvents = pgTable(
     createdAt: createdAt()
   },
   (t) => [uniqueIndex('run_events_run_first_idx').on(t.runId, t.firstId), index('run_events_created_idx').on(t.createdAt)]
+)
+
+/**
+ * Read-only links to a conversation as it was when shared (`/s/<token>`). The token is 256 random bits
+ * kept as it was given, so the owner can copy the link again later; deleting the row revokes it, and
+ * rows go with their conversation. Its owner is the conversation's (a move of the conversation moves them).
+ */
+export const shares = pgTable(
+  'shares',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    token: varchar('token', { length: 64 }).notNull(),
+    /** The conversation as GET /api/conversations/{id} showed it when shared. */
+    snapshot: jsonb('snapshot').notNull(),
+    createdAt: createdAt()
+  },
+  (t) => [uniqueIndex('shares_token_idx').on(t.token), index('shares_conversation_idx').on(t.conversationId, t.createdAt)]
 )
 
 export const usage = pgTable(

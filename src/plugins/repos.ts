@@ -5,7 +5,9 @@ import { ConversationsRepo } from '../repos/conversations.ts'
 import { MessagesRepo } from '../repos/messages.ts'
 import { ProfilesRepo } from '../repos/profiles.ts'
 import { RunsRepo } from '../repos/runs.ts'
+import { SearchRepo } from '../repos/search.ts'
 import { SessionsRepo } from '../repos/sessions.ts'
+import { SharesRepo } from '../repos/shares.ts'
 import { UsageRepo } from '../repos/usage.ts'
 
 export interface Repos {
@@ -17,6 +19,8 @@ export interface Repos {
   apiKeys: ApiKeysRepo
   profiles: ProfilesRepo
   runs: RunsRepo
+  search: SearchRepo
+  shares: SharesRepo
 }
 
 declare module 'fastify' {
@@ -36,7 +40,9 @@ export default fp(
       sessions: new SessionsRepo(db, timer),
       apiKeys: new ApiKeysRepo(db, timer),
       profiles: new ProfilesRepo(db, timer),
-      runs: new RunsRepo(db, timer)
+      runs: new RunsRepo(db, timer),
+      search: new SearchRepo(db, app.config.searchLanguage, timer),
+      shares: new SharesRepo(db, timer)
     })
   },
   { name: 'repos', dependencies: ['config', 'db'] }

@@ -5,6 +5,7 @@ import { AccountService } from '../services/accounts.ts'
 import { AskService } from '../services/ask.ts'
 import { RunHub } from '../services/run-hub.ts'
 import { OidcService } from '../services/oidc.ts'
+import { SearchReindexer } from '../services/search-reindex.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -41,6 +42,8 @@ export default fp<ServicesOptions>(
     const ask = new AskService({ ...app.repos, hub, client, llm })
     app.decorate('ask', ask)
     hub.start()
+    const reindexer = new SearchReindexer(app.repos.search, app.log)
+    reindexer.start()
     const { auth } = app.config
     const accountService = auth.mode === 'accounts' || auth.mode === 'oidc' ? new AccountService(app.repos, auth) : null
     app.decorate('accountService', accountService)
@@ -48,7 +51,7 @@ export default fp<ServicesOptions>(
     // preClose runs as soon as shutdown starts: no new questions, running ones get the grace period.
     app.addHook('preClose', async () => {
       await ask.drain(app.config.shutdownGraceMs, app.log)
-      await hub.stop()
+      await Promise.all([hub.stop(), reindexer.stop()])
     })
   },
   { name: 'services', dependencies: ['config', 'db', 'repos'] }

@@ -4,6 +4,7 @@ import fastifyStatic from '@fastify/static'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import { notFound } from '../errors.ts'
+import { isSharedToken } from '../routes/shares.ts'
 import { pageHelmetOptions } from './security.ts'
 
 export const PUBLIC_DIR = join(import.meta.dirname, '../../public')
@@ -39,6 +40,18 @@ export default async function spa(app: FastifyInstance): Promise<void> {
       reply.header('cache-control', 'public, max-age=86400').sendFile(basename(file), dirname(file))
     )
   }
+
+  // A shared conversation's page: a 404 once its link is revoked (the page then says so). Kept out of
+  // search engines, and its address (which holds the token) out of Referer headers.
+  app.get<{ Params: { token: string } }>('/s/:token', async (request, reply) => {
+    const shared = await isSharedToken(app, request.params.token)
+    return reply
+      .code(shared ? 200 : 404)
+      .header('x-robots-tag', 'noindex, nofollow')
+      .header('referrer-policy', 'no-referrer')
+      .header('cache-control', 'no-store')
+      .sendFile('shared.html')
+  })
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/'

@@ -23,7 +23,7 @@ t.test('eight processes migrating one fresh PostgreSQL database at once', { skip
   const [row] = await sql`select count(*)::int as count from drizzle.__drizzle_migrations`
   t.equal(row?.count, MIGRATIONS.length, 'the migrations table holds each migration once')
   const tables = await sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`
-  t.same(tables.map((row) => row.table_name), ['account_identities', 'accounts', 'api_keys', 'conversations', 'messages', 'oidc_logins', 'run_events', 'runs', 'sessions', 'sign_in_failures', 'subscriptions', 'token_usage', 'usage', 'user_profiles'])
+  t.same(tables.map((row) => row.table_name), ['account_identities', 'accounts', 'api_keys', 'conversations', 'messages', 'oidc_logins', 'run_events', 'runs', 'sessions', 'shares', 'sign_in_failures', 'subscriptions', 'token_usage', 'usage', 'user_profiles'])
 })
 
 t.test('db:migrate never falls back to the embedded database', async (t) => {

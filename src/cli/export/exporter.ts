@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
-import type { ExportConversation, TransferRepo } from '../../repos/transfer.ts'
+import type { TransferRepo } from '../../repos/transfer.ts'
+import { councilFile } from '../../services/conversation-export.ts'
 import { userFolder } from '../folder-names.ts'
 
 export interface ExportOptions {
@@ -15,35 +16,6 @@ export interface ExportSummary {
   conversations: number
   messages: number
   usage: number
-}
-
-/** llm-council's timestamp: naive UTC, `YYYY-MM-DDTHH:MM:SS[.ffffff]`. */
-export function naiveUtc(iso: string): string {
-  const [, base, fraction] = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$/.exec(iso) ?? []
-  if (!base) return iso
-  const micros = (fraction ?? '').padEnd(6, '0').slice(0, 6)
-  return /^0+$/.test(micros) ? base : `${base}.${micros}`
-}
-
-function toFile(conversation: ExportConversation) {
-  return {
-    id: conversation.id,
-    user_id: conversation.user_id,
-    created_at: naiveUtc(conversation.created_at),
-    updated_at: naiveUtc(conversation.updated_at),
-    title: conversation.title,
-    starred: conversation.starred,
-    // Each message with its own time, which import-json reads back (llm-council itself ignores it).
-    messages: conversation.messages.map((message) => {
-      const created_at = naiveUtc(message.created_at)
-      if (message.role === 'user') {
-        const { kind, content } = message
-        return kind ? { role: 'user', kind, content: content ?? '', created_at } : { role: 'user', content: content ?? '', created_at }
-      }
-      const { metadata, created_at: _, ...stages } = message
-      return metadata === null ? { ...stages, created_at } : { ...stages, metadata, created_at }
-    })
-  }
 }
 
 /**
@@ -70,7 +42,7 @@ export async function runExport(repo: TransferRepo, options: ExportOptions): Pro
       page.map(async (conversation) => {
         const dir = options.userId === undefined ? join(conversationsDir, userFolder(conversation.user_id)) : conversationsDir
         await ensureDir(dir)
-        await fs.writeFile(join(dir, `${conversation.id}.json`), `${JSON.stringify(toFile(conversation), null, 2)}\n`)
+        await fs.writeFile(join(dir, `${conversation.id}.json`), `${JSON.stringify(councilFile(conversation), null, 2)}\n`)
         summary.messages += conversation.messages.length
       })
     )
