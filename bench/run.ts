@@ -24,6 +24,7 @@ import { parseUsageLimits } from '../src/config.ts'
 import { conversationFile, generateDataDir } from '../test/helpers/generate.ts'
 import { runScript, waitForOutput } from '../test/helpers/process.ts'
 import { liveRuns } from './live-runs.ts'
+import { searchAndExport } from './search.ts'
 import { type Measurement, http, inProcess, peakRss, withCpu } from './measure.ts'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -360,6 +361,7 @@ async function main() {
   ]
   const other = await importAndFiles(listP50(pg), listP50(lite))
   const live = await liveRuns(freshPostgres, dropPostgres, work, log)
+  const findAndShare = await searchAndExport(freshPostgres, dropPostgres, log)
   const report = [
     `# Benchmark (${new Date().toISOString().slice(0, 10)}, ${SECONDS} s per run, Node ${process.version})`,
     '',
@@ -373,7 +375,8 @@ async function main() {
     'runs with its rate limit and load shedding off (one client IP sends everything). Targets: app ÷ least server',
     '≤ 1.3 for list and get; list/get time ≤ 1.25 ×',
     '(DB + HTTP); throughput at 32 connections ≥ 0.6 × the lower ceiling; 100,000 stored within 1.2 × of',
-    '1,000; import ≥ 0.5 × a plain multi-row INSERT; ≥ 100 × faster than listing by reading every file.',
+    '1,000; import ≥ 0.5 × a plain multi-row INSERT; ≥ 100 × faster than listing by reading every file; search',
+    'at 100,000 within 1.2 × of 1,000.',
     '',
     ...rows,
     ...cpu,
@@ -382,6 +385,8 @@ async function main() {
     ...other,
     '',
     ...live,
+    '',
+    ...findAndShare,
     '',
     ...authLines,
     '',

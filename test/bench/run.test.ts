@@ -16,7 +16,7 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
   const results = join(dir, 'results.md')
   // Outside tap's process tracking: the loader and coverage it adds to NODE_OPTIONS would count against
   // the 32 MB heap the bench gives its import.
-  const run = await runScript('bench/run.ts', { BENCH_DATABASE_URL: TEST_DATABASE_URL!, BENCH_SECONDS: '1', BENCH_RESULTS: results, BENCH_LIVE_RUNS: '20,50' }, [], {
+  const run = await runScript('bench/run.ts', { BENCH_DATABASE_URL: TEST_DATABASE_URL!, BENCH_SECONDS: '1', BENCH_RESULTS: results, BENCH_LIVE_RUNS: '20,50', BENCH_SEARCH_SCALES: '200,1000', BENCH_SEARCH_SECONDS: '1' }, [], {
     untracked: true
   }).done
   t.equal(run.code, 0, 'the bench exits 0', { stderr: run.stderr.slice(-2000) })
@@ -59,6 +59,11 @@ t.test('npm run bench: a short run reports every figure and drops its databases'
   t.match(report, /\| the server's share \(difference, target ≤ 20 ms\) \| -?[\d.]+ \| -?[\d.]+ \|/, 'time to first token, through the server and straight from the provider')
   for (const count of ['20', '50']) t.match(report, new RegExp(`^\\| ${count} \\| ${count} / ${count} \\| [\\d.]+ \\|.* \\| -?\\d+ KB \\| \\d+ \\|$`, 'm'), `${count} streaming runs at once: all complete and stored`)
   t.match(report, /Reconnecting on a second instance .*: 20 of 20 delivered every event once, in order/)
+  for (const query of ['a common word \\(20 found\\)', 'a rare phrase \\(3 found\\)', 'both in turn']) {
+    t.match(report, new RegExp(`^\\| ${query} \\|( [\\d.]+ \\|){6}$`, 'm'), `search: ${query} at both scales, with ratios`)
+  }
+  t.match(report, /At 1,000: GIN indexes [\d.]+ MB, stored word vectors [\d.]+ MB/)
+  t.match(report, /Export of a 40-message conversation .*: Markdown \(\d+ KB\) p50 [\d.]+ ms, p99 [\d.]+ ms, heap peak -?[\d.]+ MB above idle; JSON/)
   t.notMatch(report, /Notes:/, 'no scenario had errors')
 
   const admin = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} })
