@@ -77,6 +77,15 @@ export const api = {
   star: async (id) => (await request('POST', `/api/conversations/${id}/star`)).data,
   remove: async (id) => request('DELETE', `/api/conversations/${id}`),
   usage: async () => (await request('GET', '/api/usage')).data,
+  async search(q, before) {
+    const query = new URLSearchParams({ q, limit: '20' })
+    if (before) query.set('before', before)
+    const { data, headers } = await request('GET', `/api/search?${query}`)
+    return { items: data, next: headers.get('x-next-cursor') }
+  },
+  shares: async (id) => (await request('GET', `/api/conversations/${id}/shares`)).data,
+  share: async (id) => (await request('POST', `/api/conversations/${id}/shares`)).data,
+  revokeShare: async (shareId) => request('DELETE', `/api/shares/${shareId}`),
 
   session: async () => (await request('GET', '/api/auth/session')).data,
   signIn: async (email, password) => (await request('POST', '/api/auth/sign-in', { email, password })).data,

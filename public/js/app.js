@@ -3,6 +3,7 @@ import { adminView } from './admin.js'
 import { ApiError, api } from './api.js'
 import { councilOptions, councilPicker, councilSummary } from './council.js'
 import { h, spinner } from './dom.js'
+import { downloads, searchBox, sharePanel } from './find.js'
 import { limitText, messageView, usageMeter } from './views.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -306,9 +307,18 @@ function showNotFound(text = 'This conversation does not exist, or it is not you
 function renderMessages() {
   const list = $('#messages')
   if (!list || !state.current) return
-  list.replaceChildren(...state.current.messages.map((message, position) => messageView(message, position, retryAnswer)))
+  list.replaceChildren(...state.current.messages.map((message, position) => Object.assign(messageView(message, position, retryAnswer), { id: `m${position}` })))
   renderRunBar()
   if (state.current.messages.length === 0) list.append(h('p', { className: 'empty' }, 'No messages yet: ask the council below.'))
+}
+
+/** Opened from a search result (`#m<position>`): that message, scrolled to and marked for a moment. */
+function revealMessage() {
+  const target = /^#m\d+$/.test(location.hash) ? document.getElementById(location.hash.slice(1)) : null
+  if (!target) return
+  target.scrollIntoView({ block: 'start' })
+  target.classList.add('found')
+  setTimeout(() => target.classList.remove('found'), 2000)
 }
 
 async function showConversation(id) {
@@ -325,8 +335,11 @@ async function showConversation(id) {
   // Opened by the id it had before it was imported: the address becomes its own.
   if (conversation.id !== id) history.replaceState({}, '', `/c/${conversation.id}`)
   renderList()
+  const share = sharePanel(conversation, { toast, describe })
   $('#main').replaceChildren(
-    h('header', { className: 'main-header' }, menuButton(), h('h2', { id: 'conversation-title' }, conversation.title)),
+    h('header', { className: 'main-header' }, menuButton(), h('h2', { id: 'conversation-title' }, conversation.title),
+      h('div', { className: 'conversation-tools' }, downloads(conversation), share.button)),
+    share.panel,
     councilBar(conversation.council ?? null, async (next) => {
       try {
         return (await api.setCouncil(conversation.id, next)).council
@@ -341,6 +354,7 @@ async function showConversation(id) {
   document.title = `${conversation.title} · LLM Council`
   renderMessages()
   $('#main').focus({ preventScroll: true })
+  revealMessage()
   // A run still answering (asked before a reload, or in another tab): follow it live from its start.
   if (conversation.run) {
     const pending = { role: 'assistant', stage1: null, stage2: null, stage3: null, metadata: null, pending: { stage: 1 }, runId: conversation.run.id }
@@ -441,7 +455,7 @@ function scheduleRender(message) {
     renderQueued = false
     const position = state.current?.messages.indexOf(message) ?? -1
     const shown = $('#messages')?.children[position]
-    if (shown) shown.replaceWith(messageView(message, position, retryAnswer))
+    if (shown) shown.replaceWith(Object.assign(messageView(message, position, retryAnswer), { id: `m${position}` }))
     else renderMessages()
   })
 }
@@ -583,6 +597,14 @@ $('#new-conversation').addEventListener('click', async () => {
     toast(describe(error))
   }
 })
+
+$('#sidebar .filters').before(searchBox({
+  describe,
+  onActive: (active) => {
+    $('.filters').hidden = active
+    $('.conversation-nav').hidden = active
+  }
+}))
 
 for (const button of document.querySelectorAll('[data-filter]')) {
   button.addEventListener('click', () => {
