@@ -233,3 +233,27 @@ t.test('production: a database that comes up after the server starts is waited f
   const exit = await stop(child)
   t.equal(exit.code, 0)
 })
+
+t.test('SEARCH_LANGUAGE: an unknown one stops startup with one line; a new one re-indexes what is stored', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'llmc-server-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const env = { PGLITE_DIR: join(dir, 'pglite') }
+  const unknown = await runScript('src/server.ts', { ...env, PORT: '0', SEARCH_LANGUAGE: 'klingon' }).done
+  t.not(unknown.code, 0)
+  t.match(unknown.stderr + unknown.stdout, /SEARCH_LANGUAGE=klingon is not a text search configuration of this database; it has .*english.*simple/)
+
+  const first = await startServer(env)
+  const created = await (await fetch(`${first.base}/api/conversations`, { method: 'POST' })).json()
+  await fetch(`${first.base}/api/conversations/${created.id}/title`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Running notes' }) })
+  const english = await (await fetch(`${first.base}/api/search?q=run`)).json()
+  t.same(english.map((r: { id: string }) => r.id), [created.id], 'english: "run" finds "Running"')
+  await stop(first.child)
+
+  const second = await startServer({ ...env, SEARCH_LANGUAGE: 'simple' })
+  // Re-indexing runs in the background: the title is found under the new language once it is done.
+  let found = []
+  while (found.length === 0) found = await (await fetch(`${second.base}/api/search?q=running`)).json()
+  t.same(found.map((r: { id: string }) => r.id), [created.id])
+  t.same(await (await fetch(`${second.base}/api/search?q=run`)).json(), [], 'simple: no stemming')
+  t.match((await stop(second.child)).stdout, /search: re-indexing done \(1 rows\)/)
+})

@@ -31,6 +31,13 @@ const ROUTES = [
   ['GET', '/api/conversations/:id/runs/:runId'],
   ['GET', '/api/conversations/:id/runs/:runId/events'],
   ['POST', '/api/conversations/:id/runs/:runId/cancel'],
+  ['GET', '/api/search'],
+  ['GET', '/api/conversations/:id/export'],
+  ['POST', '/api/conversations/:id/shares'],
+  ['GET', '/api/conversations/:id/shares'],
+  ['DELETE', '/api/shares/:shareId'],
+  ['GET', '/api/shared/:token'],
+  ['GET', '/s/:token'],
   ['GET', '/api/usage'],
   ['GET', '/api/council'],
   ['PUT', '/api/admin/users/:userId/tier'],
@@ -94,14 +101,14 @@ const body = fc.oneof(
 )
 
 const queryString = fc.dictionary(
-  fc.constantFrom('limit', 'before', 'after', 'starred', 'sort', '__proto__', 'limit[]', ''),
+  fc.constantFrom('limit', 'before', 'after', 'starred', 'sort', '__proto__', 'limit[]', '', 'q', 'q', 'format'),
   fc.oneof(
     anyText.map((text) => encodeURIComponent(text.isWellFormed() ? text : text.toWellFormed())),
     fc.integer().map(String),
     fc.date({ noInvalidDate: false }).chain((date) =>
       fc.uuid().map((id) => Buffer.from(`${Number.isNaN(date.getTime()) ? '2026-02-30T00:00:00.000000Z' : date.toISOString().replace('Z', '000Z')}|${id}`).toString('base64url'))
     ),
-    fc.constantFrom('%', '%00', 'true', '0', '201', '-1', '1e3')
+    fc.constantFrom('%', '%00', 'true', '0', '201', '-1', '1e3', 'md', 'json', '%22a%20phrase%22%20-not%20or%20x', '0.YWJj')
   ),
   { maxKeys: 3 }
 )
@@ -186,7 +193,7 @@ async function fuzzRoutes(t: Test, backend: BackendName, mode: Mode): Promise<vo
             (select md5(coalesce(string_agg(id::text || title || starred::text || message_count::text || coalesce(council::text, '-'), ',' order by id), '')) from conversations) as cs,
             (select md5(coalesce(string_agg(user_id || tier || daily_used::text || coalesce(daily_limit::text, '-'), ',' order by user_id), '')) from usage) as us,
             (select md5(coalesce(string_agg(user_id || coalesce(email, '-') || role || coalesce(disabled_at::text, '-') || coalesce(password_hash, '-'), ',' order by user_id), '')) from accounts) as ac,
-            (select count(*) from api_keys) as k, (select count(*) from sessions) as se, (select count(*) from runs) as r,
+            (select count(*) from api_keys) as k, (select count(*) from sessions) as se, (select count(*) from runs) as r, (select count(*) from shares) as sh,
             (select md5(coalesce(string_agg(user_id || coalesce(display_name, '-') || preferences::text, ',' order by user_id), '')) from user_profiles) as pr`
         )
       )
@@ -205,8 +212,12 @@ async function fuzzRoutes(t: Test, backend: BackendName, mode: Mode): Promise<vo
           cases++
           // The fuzzer's own conversation's latest run, when it has one.
           const [run] = template.includes(':runId') && param === OWN ? await queryRows<{ id: string }>(database.db, sql`select id from runs where conversation_id = ${ownId} order by created_at desc limit 1`) : []
+          // ...and its latest share link.
+          const [share] = /:shareId|:token/.test(template) && param === OWN ? await queryRows<{ id: string; token: string }>(database.db, sql`select id, token from shares where conversation_id = ${ownId} order by created_at desc limit 1`) : []
           const path = template
             .replace(':runId', param === OWN ? (run?.id ?? '00000000-0000-4000-8000-000000000000') : param)
+            .replace(':shareId', param === OWN ? (share?.id ?? '00000000-0000-4000-8000-000000000000') : param)
+            .replace(':token', param === OWN ? (share?.token ?? 'x'.repeat(43)) : param)
             .replace(':id', param === OWN ? ownId : param)
             .replace(':userId', param === OWN ? fuzzerId : param)
             .replace(':position', param === OWN ? '1' : param)
@@ -221,7 +232,10 @@ async function fuzzRoutes(t: Test, backend: BackendName, mode: Mode): Promise<vo
           statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
           if (method === 'DELETE' && res.statusCode === 204 && param === OWN && template.startsWith('/api/conversations')) ownId = await create()
           if (res.statusCode >= 500) throw new Error(`${method} ${path}: ${res.statusCode} ${res.body.slice(0, 300)}`)
-          if (res.statusCode >= 400) {
+          // A shared page that is not (or no longer) shared is a 404 page, not JSON.
+          const sharedPage = template === '/s/:token' && res.statusCode === 404 && String(res.headers['content-type']).startsWith('text/html')
+          if (sharedPage && (await state()) !== before) throw new Error(`${method} ${path}: a 404 page changed the database`)
+          if (res.statusCode >= 400 && !sharedPage) {
             const error = res.json()
             if (error.statusCode !== res.statusCode || typeof error.error !== 'string' || typeof error.message !== 'string' || typeof error.requestId !== 'string') {
               throw new Error(`${method} ${path}: not the error shape: ${res.body.slice(0, 300)}`)

@@ -93,3 +93,16 @@ await eachBackend(t, async (t, backend) => {
     for (const bad of ['', 'x', '3.abc', '1.', '1.bm90IGEgY3Vyc29y']) t.equal(decodeSearchCursor(bad), null, bad)
   })
 })
+
+t.test('SEARCH_LANGUAGE: rows written under another language are indexed again', async (t) => {
+  const database = await openTestDatabase(t, 'pglite')
+  const { db } = database
+  const id = await storeConversation(db, 'alice', 'Running shoes', [{ question: 'Which running shoes?', answer: 'Light ones.' }])
+  const simple = new SearchRepo(db, 'simple')
+  t.same((await simple.search('alice', 'running', { limit: 5 })).results, [], 'under simple, the stored english words ("run") do not match')
+  t.equal(await simple.reindexBatch(1), 2, 'a batch of one row from each table')
+  t.equal(await simple.reindexBatch(), 1, 'the last message')
+  t.equal(await simple.reindexBatch(), 0, 'nothing left')
+  t.same((await simple.search('alice', 'running', { limit: 5 })).results.map((r) => r.id), [id])
+  t.same((await simple.search('alice', 'run', { limit: 5 })).results, [], 'no stemming under simple')
+})
