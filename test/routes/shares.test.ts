@@ -57,7 +57,7 @@ await eachBackend(t, async (t, backend) => {
     t.equal((await app.inject({ url: `/api/shared/${token}` })).json().title, 'Renamed later', 'the title when this link was made')
     t.equal((await app.inject({ url: `/api/shared/${tokenOf(other.url)}` })).json().title, 'Private diary')
     t.equal((await app.inject({ url: `/api/conversations/${second}`, headers: { authorization: `Bearer ${token}` } })).statusCode, 401, 'a share token is no credential')
-    t.equal((await app.inject({ url: `/api/shared/${token.slice(0, -1)}A` })).statusCode, 404)
+    t.equal((await app.inject({ url: `/api/shared/${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}` })).statusCode, 404, 'one character off')
     t.equal((await app.inject({ url: `/api/shared/${'x'.repeat(43)}` })).statusCode, 404)
     t.equal((await app.inject({ url: '/api/shared/short' })).statusCode, 404)
     t.equal((await share(second, BOB)).statusCode, 404, "nobody shares another user's conversation")
