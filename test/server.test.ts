@@ -252,7 +252,10 @@ t.test('SEARCH_LANGUAGE: an unknown one stops startup with one line; a new one r
   const second = await startServer({ ...env, SEARCH_LANGUAGE: 'simple' })
   // Re-indexing runs in the background: the title is found under the new language once it is done.
   let found = []
-  while (found.length === 0) found = await (await fetch(`${second.base}/api/search?q=running`)).json()
+  while (found.length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    found = await (await fetch(`${second.base}/api/search?q=running`)).json()
+  }
   t.same(found.map((r: { id: string }) => r.id), [created.id])
   t.same(await (await fetch(`${second.base}/api/search?q=run`)).json(), [], 'simple: no stemming')
   t.match((await stop(second.child)).stdout, /search: re-indexing done \(1 rows\)/)
